@@ -1,0 +1,151 @@
+//! The command line as the user typed it: global flags shared by every subcommand and the
+//! subcommand enum. Turning these raw values into settings happens in the commands.
+
+use std::io::IsTerminal as _;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::produce;
+
+/// Real-time stock-tick streaming on Apache Kafka.
+#[derive(Debug, Parser)]
+#[command(name = "stockstream", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Kafka bootstrap servers, comma-separated (host:port,…).
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "STOCKSTREAM_BROKERS",
+        default_value = "localhost:9092"
+    )]
+    pub brokers: String,
+
+    /// A librdkafka setting passed straight to the client, e.g. -X linger.ms=20 or
+    /// -X security.protocol=SASL_SSL. Repeatable; applied after stockstream's own settings.
+    #[arg(short = 'X', value_name = "KEY=VALUE", global = true, action = ArgAction::Append, value_parser = parse_key_value)]
+    pub config: Vec<(String, String)>,
+
+    /// When to color the output (NO_COLOR in the environment turns `auto` off).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "STOCKSTREAM_COLOR")]
+    pub color: ColorChoice,
+
+    /// More log detail (-v debug, -vv trace and librdkafka's own messages).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less log detail (-q warnings and errors only, -qq errors only).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub quiet: u8,
+}
+
+impl GlobalArgs {
+    /// -2 (errors only) to 2 (trace).
+    pub fn verbosity(&self) -> i8 {
+        let v = i8::try_from(self.verbose.min(2)).unwrap_or(2);
+        let q = i8::try_from(self.quiet.min(2)).unwrap_or(2);
+        v - q
+    }
+
+    /// Whether logs on stderr get color.
+    pub fn color_stderr(&self) -> bool {
+        self.color.enabled(std::io::stderr().is_terminal())
+    }
+}
+
+/// When to use color.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Color when writing to a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+impl ColorChoice {
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream realistic, validated stock ticks to a Kafka topic.
+    Produce(produce::Args),
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn repeated_x_flags_keep_their_order() {
+        let cli = Cli::try_parse_from([
+            "stockstream",
+            "produce",
+            "-X",
+            "linger.ms=20",
+            "-X",
+            "client.id=a=b",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.config,
+            vec![
+                ("linger.ms".to_string(), "20".to_string()),
+                ("client.id".to_string(), "a=b".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn x_without_equals_is_a_usage_error() {
+        let err = Cli::try_parse_from(["stockstream", "produce", "-X", "linger.ms"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn verbosity_combines_v_and_q() {
+        let cli = Cli::try_parse_from(["stockstream", "-vv", "produce"]).unwrap();
+        assert_eq!(cli.global.verbosity(), 2);
+        let cli = Cli::try_parse_from(["stockstream", "produce", "-q"]).unwrap();
+        assert_eq!(cli.global.verbosity(), -1);
+    }
+
+    #[test]
+    fn color_choice_rules() {
+        assert!(ColorChoice::Always.enabled(false));
+        assert!(!ColorChoice::Never.enabled(true));
+        assert!(!ColorChoice::Auto.enabled(false));
+    }
+}

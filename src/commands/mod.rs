@@ -1,0 +1,3 @@
+//! One module per subcommand; each owns its clap `Args` and one `run`.
+
+pub mod produce;

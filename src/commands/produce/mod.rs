@@ -1,0 +1,358 @@
+//! `stockstream produce`: realistic, validated ticks to a topic, keyed by symbol, at any pace
+//! from one a second to the broker's limit, and never a record lost without a word.
+
+mod deliveries;
+mod pace;
+mod status;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
+
+use crate::cli::GlobalArgs;
+use crate::exit::Failure;
+use crate::kafka::{self, Kafka, ProducerProfile};
+use crate::market::Market;
+use crate::record::Symbol;
+use crate::signals;
+use deliveries::{thousands, Deliveries, LOG};
+use pace::{Pace, Pacer};
+use status::Status;
+
+/// What to say when the topic is missing.
+pub const CREATE_TOPIC_HINT: &str =
+    "create it first, e.g. `kafka-topics.sh --create --topic stock_prices --partitions 5`";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topic to write to. It must exist: stockstream never relies on broker auto-creation.
+    #[arg(long, default_value = "stock_prices")]
+    topic: String,
+
+    /// Time between two records, e.g. 1s or 250ms.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "rate", default_value = "1s")]
+    interval: Duration,
+
+    /// Records per second, or `max` for as many as the broker takes (instead of --interval).
+    #[arg(long, value_name = "N|max")]
+    rate: Option<Rate>,
+
+    /// Stop after this many records.
+    #[arg(long)]
+    count: Option<u64>,
+
+    /// Stop after this long, e.g. 30s or 5m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+
+    /// Only these symbols, comma-separated (default: all seven).
+    #[arg(long, value_delimiter = ',', ignore_case = true)]
+    symbols: Vec<Symbol>,
+
+    /// Seed for the price and volume generator, for a reproducible sequence.
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// How long to wait for the broker to answer at start.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    timeout: Duration,
+
+    /// How long to retry a record before it counts as failed (librdkafka's message.timeout.ms).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+    delivery_timeout: Duration,
+
+    /// On stop, how long to wait for records still in flight before giving them up as failed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    flush_timeout: Duration,
+}
+
+/// `--rate`: a number of records per second, or `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rate {
+    PerSecond(f64),
+    Max,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Rate::Max);
+        }
+        match s.parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 && n <= 1e9 => Ok(Rate::PerSecond(n)),
+            _ => Err(format!(
+                "expected a number of records per second above 0, or `max`; got `{s}`"
+            )),
+        }
+    }
+}
+
+/// The validated settings of one run.
+struct Settings {
+    topic: String,
+    pace: Pace,
+    count: Option<u64>,
+    duration: Option<Duration>,
+    symbols: Vec<Symbol>,
+    seed: Option<u64>,
+    timeout: Duration,
+    delivery_timeout: Duration,
+    flush_timeout: Duration,
+}
+
+impl Settings {
+    fn from_args(args: Args) -> anyhow::Result<Self> {
+        let pace = match args.rate {
+            Some(Rate::Max) => Pace::Max,
+            Some(Rate::PerSecond(n)) => Pace::Every(Duration::from_secs_f64(1.0 / n)),
+            None if args.interval.is_zero() => {
+                bail!("--interval must be above 0 (use --rate max for no pause)")
+            }
+            None => Pace::Every(args.interval),
+        };
+        if args.count == Some(0) {
+            bail!("--count must be at least 1");
+        }
+        Ok(Settings {
+            topic: args.topic,
+            pace,
+            count: args.count,
+            duration: args.duration,
+            symbols: args.symbols,
+            seed: args.seed,
+            timeout: args.timeout,
+            delivery_timeout: args.delivery_timeout,
+            flush_timeout: args.flush_timeout,
+        })
+    }
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::from_args(args)?;
+    let kafka = Kafka::new(global);
+    let stop = signals::install()?;
+    let profile = if settings.pace.is_human() {
+        ProducerProfile::Latency
+    } else {
+        ProducerProfile::Throughput
+    };
+    let producer: BaseProducer<Deliveries> = kafka
+        .producer_config(profile, settings.delivery_timeout)
+        .create_with_context(Deliveries::new(settings.pace.is_human()))
+        .context("creating the Kafka producer")?;
+    check_topic(&kafka, &settings)?;
+    producer.context().observer.connected();
+
+    let mut market = Market::new(&settings.symbols, settings.seed);
+    tracing::info!(
+        target: LOG,
+        "🚀 Producing {} to `{}` on {} ({})",
+        describe_symbols(market.symbols()),
+        settings.topic,
+        kafka.brokers(),
+        describe_pace(&settings)
+    );
+    let started = Instant::now();
+    let generated = send_loop(&producer, &mut market, &settings, &stop);
+    finish(&producer, generated, started, &settings)
+}
+
+fn check_topic(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
+    let metadata = kafka::reach(kafka, settings.timeout)?;
+    match metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == settings.topic)
+    {
+        Some(t) if !t.partitions().is_empty() => {
+            tracing::debug!(target: LOG, "`{}` has {} partitions", settings.topic, t.partitions().len());
+            Ok(())
+        }
+        _ => Err(Failure::TopicMissing {
+            topic: settings.topic.clone(),
+            brokers: kafka.brokers().to_string(),
+            hint: CREATE_TOPIC_HINT.replace("stock_prices", &settings.topic),
+        }
+        .into()),
+    }
+}
+
+/// Generates, validates and sends until a stop condition; returns how many were sent.
+fn send_loop(
+    producer: &BaseProducer<Deliveries>,
+    market: &mut Market,
+    settings: &Settings,
+    stop: &signals::Stop,
+) -> u64 {
+    let started = Instant::now();
+    let mut pacer = Pacer::new(settings.pace, started);
+    let mut status = Status::new(settings.pace.is_human(), settings.count);
+    let mut payload = Vec::with_capacity(128);
+    let mut generated: u64 = 0;
+    loop {
+        if stop.requested()
+            || settings.count.is_some_and(|c| generated >= c)
+            || settings.duration.is_some_and(|d| started.elapsed() >= d)
+        {
+            break;
+        }
+        if let Some(wait) = pacer.wait(Instant::now()) {
+            producer.poll(wait.min(Duration::from_millis(100)));
+            continue;
+        }
+        let tick = market.next_tick(unix_now());
+        // The generator only makes valid ticks; a failure here is a bug worth stopping for.
+        let tick = match tick.validated() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(target: LOG, "generated an invalid tick {tick:?}: {e}");
+                break;
+            }
+        };
+        payload.clear();
+        tick.encode_into(&mut payload);
+        let millis = (tick.timestamp * 1000.0).round() as i64;
+        let record = BaseRecord::to(&settings.topic)
+            .key(tick.symbol.as_str())
+            .payload(payload.as_slice())
+            .timestamp(millis);
+        if !enqueue(producer, record, stop) {
+            break;
+        }
+        generated += 1;
+        pacer.sent_one();
+        // Serving delivery reports often keeps the queue short; every send is too often.
+        if generated % 256 == 0 || settings.pace.is_human() {
+            producer.poll(Duration::ZERO);
+        }
+        status.update(generated, producer.context());
+    }
+    status.finish();
+    generated
+}
+
+/// Puts one record on librdkafka's queue, waiting while the queue is full. False when the
+/// record could not be queued (a stop was asked for while waiting, or a fatal error).
+fn enqueue(
+    producer: &BaseProducer<Deliveries>,
+    mut record: BaseRecord<'_, str, [u8]>,
+    stop: &signals::Stop,
+) -> bool {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return true,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                if stop.requested() {
+                    return false;
+                }
+                record = back;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((err, _)) => {
+                tracing::error!(target: LOG, "could not queue a record: {err}; stopping");
+                return false;
+            }
+        }
+    }
+}
+
+/// Flushes, gives up what is still in flight after `--flush-timeout`, and reports.
+fn finish(
+    producer: &BaseProducer<Deliveries>,
+    generated: u64,
+    started: Instant,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let deliveries = producer.context();
+    let pending = generated.saturating_sub(deliveries.delivered() + deliveries.failed());
+    if pending > 0 {
+        tracing::info!(target: LOG, "⏳ Waiting for the last records in flight: {}", thousands(pending));
+    }
+    if producer.flush(settings.flush_timeout).is_err() {
+        tracing::warn!(
+            target: LOG,
+            "records still in flight after --flush-timeout {}; giving them up",
+            humantime::format_duration(settings.flush_timeout)
+        );
+        // A purged record gets a failed delivery report, so it is counted and logged.
+        producer.purge(PurgeConfig::default().queue().inflight());
+        let _ = producer.flush(Duration::from_secs(1));
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let (delivered, failed) = (deliveries.delivered(), deliveries.failed());
+    let unaccounted = generated.saturating_sub(delivered + failed);
+    let per_second = delivered as f64 / elapsed;
+    tracing::info!(
+        target: LOG,
+        "📋 Summary: {} generated, {} delivered, {} failed in {elapsed:.2}s ({} records/s)",
+        thousands(generated),
+        thousands(delivered),
+        thousands(failed + unaccounted),
+        thousands(per_second.round() as u64),
+    );
+    if failed + unaccounted > 0 {
+        bail!(
+            "{} of {} records were not delivered to `{}` (each is logged above)",
+            thousands(failed + unaccounted),
+            thousands(generated),
+            settings.topic
+        );
+    }
+    Ok(())
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn describe_symbols(symbols: &[Symbol]) -> String {
+    symbols
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn describe_pace(settings: &Settings) -> String {
+    let pace = match settings.pace {
+        Pace::Max => "as fast as the broker takes them".to_string(),
+        Pace::Every(d) if d >= Duration::from_secs(1) => {
+            format!("one every {}", humantime::format_duration(d))
+        }
+        Pace::Every(d) => format!("{:.0} records/s", 1.0 / d.as_secs_f64()),
+    };
+    let mut stop = Vec::new();
+    if let Some(c) = settings.count {
+        stop.push(format!("{} records", thousands(c)));
+    }
+    if let Some(d) = settings.duration {
+        stop.push(humantime::format_duration(d).to_string());
+    }
+    if stop.is_empty() {
+        format!("{pace}; Ctrl+C to stop")
+    } else {
+        format!("{pace}; stops after {}", stop.join(" or "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_parses_numbers_and_max() {
+        assert_eq!("max".parse::<Rate>(), Ok(Rate::Max));
+        assert_eq!("MAX".parse::<Rate>(), Ok(Rate::Max));
+        assert_eq!("2000".parse::<Rate>(), Ok(Rate::PerSecond(2000.0)));
+        assert_eq!("0.5".parse::<Rate>(), Ok(Rate::PerSecond(0.5)));
+        for bad in ["0", "-1", "fast", "inf", "NaN"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Exit codes a script can rely on, and the typed failures that map to them. Everything
+//! else is an `anyhow` error with context, printed once by `main` and mapped to 1.
+
+use std::process::ExitCode;
+
+/// Any failure without a more specific code (including undelivered records).
+pub const FAILURE: u8 = 1;
+/// No broker answered within the timeout.
+pub const UNREACHABLE: u8 = 3;
+/// The topic does not exist.
+pub const TOPIC_MISSING: u8 = 4;
+/// A second Ctrl+C cut the graceful stop short.
+pub const INTERRUPTED: u8 = 130;
+
+/// Failures a script may want to tell apart, each with its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(
+        "could not reach Kafka at {brokers} within {timeout}: {cause}\n  \
+         hint: is the broker running (`just up`, or `scripts/kafka-local start`)? \
+         Are --brokers / STOCKSTREAM_BROKERS right?"
+    )]
+    Unreachable {
+        brokers: String,
+        timeout: String,
+        cause: String,
+    },
+    #[error("topic `{topic}` does not exist on {brokers}\n  hint: {hint}")]
+    TopicMissing {
+        topic: String,
+        brokers: String,
+        hint: String,
+    },
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Unreachable { .. } => UNREACHABLE,
+            Failure::TopicMissing { .. } => TOPIC_MISSING,
+        }
+    }
+}
+
+/// The exit code for an error: the first typed failure in its chain decides.
+pub fn code_for(err: &anyhow::Error) -> ExitCode {
+    let code = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map_or(FAILURE, Failure::code);
+    ExitCode::from(code)
+}

@@ -1,0 +1,29 @@
+//! Entry point: parse, install logging, dispatch, and map the outcome to an exit code.
+
+mod cli;
+mod commands;
+mod exit;
+mod kafka;
+mod logging;
+mod market;
+mod record;
+mod signals;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.global.verbosity(), cli.global.color_stderr());
+    let result = match cli.command {
+        cli::Command::Produce(args) => commands::produce::run(args, &cli.global),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(target: "stockstream", critical = true, "{err:#}");
+            exit::code_for(&err)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Ctrl+C and SIGTERM: the first asks for a graceful stop (finish in-flight work, report),
+//! the second exits at once with code 130.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::exit;
+
+/// A flag that turns true once a stop was asked for.
+#[derive(Clone)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Installs the handler. Call once per process.
+pub fn install() -> anyhow::Result<Stop> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let presses = AtomicUsize::new(0);
+    let handler_flag = Arc::clone(&flag);
+    ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            handler_flag.store(true, Ordering::SeqCst);
+            tracing::warn!(target: "stockstream", "stopping gracefully (press Ctrl+C again to quit at once)");
+        } else {
+            crate::logging::progress().clear().ok();
+            eprintln!("stockstream: interrupted twice, quitting without waiting");
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    })
+    .context("installing the Ctrl+C / SIGTERM handler")?;
+    Ok(Stop(flag))
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the built `stockstream` binary against a real Apache Kafka broker that
+//! the tests start themselves (see support/broker.rs).
+
+mod cli;
+mod produce;
+mod support;

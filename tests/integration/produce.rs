@@ -1,0 +1,211 @@
+//! `stockstream produce` on the real broker: every record lands, validated, keyed and placed
+//! as the Java client would place it; Ctrl+C loses nothing; failures are loud and bounded.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::support::kafka::{create_topic, murmur2_partition, read_all};
+use crate::support::{on_broker, run_for, stockstream, unique, wait_for};
+
+/// The record format, decoded here independently of stockstream's own decoder.
+#[derive(serde::Deserialize)]
+struct Tick {
+    symbol: String,
+    price: f64,
+    volume: u64,
+    timestamp: f64,
+}
+
+const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
+
+fn summary_count(stderr: &str, what: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("Summary:"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"));
+    let before = line
+        .split(&format!(" {what}"))
+        .next()
+        .unwrap_or_else(|| panic!("no `{what}` in {line}"));
+    let number = before.rsplit(' ').next().unwrap().replace(',', "");
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no count before `{what}` in {line}"))
+}
+
+#[test]
+fn ten_thousand_records_land_valid_keyed_and_placed_like_the_java_client() {
+    let topic = unique("produce-10k");
+    create_topic(&topic, 5);
+    let run = run_for(
+        on_broker(&[
+            "produce", "--topic", &topic, "--count", "10000", "--rate", "max",
+        ]),
+        Duration::from_secs(120),
+    );
+    run.assert_code(0);
+    assert_eq!(summary_count(&run.stderr, "delivered"), 10_000);
+    assert_eq!(summary_count(&run.stderr, "failed"), 0);
+
+    let records = read_all(&topic);
+    assert_eq!(records.len(), 10_000, "records in the topic");
+    let mut partition_of: HashMap<String, HashSet<i32>> = HashMap::new();
+    let mut last_ts: HashMap<String, f64> = HashMap::new();
+    let mut by_position = records.clone();
+    by_position.sort_by_key(|r| (r.partition, r.offset));
+    for r in &by_position {
+        let tick: Tick = serde_json::from_slice(&r.payload).expect("every payload is a tick");
+        assert!(SYMBOLS.contains(&tick.symbol.as_str()), "{}", tick.symbol);
+        assert!(tick.price.is_finite() && tick.price > 0.0);
+        assert!(tick.timestamp.is_finite() && tick.timestamp > 1.7e9);
+        assert!(tick.volume < 10_000_000);
+        assert_eq!(
+            r.key.as_deref(),
+            Some(tick.symbol.as_bytes()),
+            "key == symbol"
+        );
+        // Two decimals on the wire.
+        assert!(((tick.price * 100.0).round() - tick.price * 100.0).abs() < 1e-6);
+        partition_of
+            .entry(tick.symbol.clone())
+            .or_default()
+            .insert(r.partition);
+        let last = last_ts.entry(tick.symbol.clone()).or_insert(0.0);
+        assert!(
+            tick.timestamp >= *last,
+            "timestamps of {} went back",
+            tick.symbol
+        );
+        *last = tick.timestamp;
+    }
+    assert_eq!(partition_of.len(), 7, "all seven symbols appear");
+    for (symbol, partitions) in partition_of {
+        assert_eq!(partitions.len(), 1, "{symbol} is in one partition");
+        let expected = murmur2_partition(symbol.as_bytes(), 5);
+        assert!(
+            partitions.contains(&expected),
+            "{symbol} in {partitions:?}, murmur2 says {expected}"
+        );
+    }
+}
+
+#[test]
+fn human_pace_logs_one_line_per_record_with_partition_and_offset() {
+    let topic = unique("produce-human");
+    create_topic(&topic, 5);
+    let run = run_for(
+        on_broker(&[
+            "produce",
+            "--topic",
+            &topic,
+            "--count",
+            "12",
+            "--interval",
+            "50ms",
+            "--symbols",
+            "aapl,MSFT",
+            "--seed",
+            "1",
+        ]),
+        Duration::from_secs(60),
+    );
+    run.assert_code(0);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("✅")).collect();
+    assert_eq!(lines.len(), 12, "{}", run.stderr);
+    for line in &lines {
+        assert!(line.contains(" - StockProducer - ✨ INFO - ✅ "), "{line}");
+        assert!(line.contains("AAPL") || line.contains("MSFT"), "{line}");
+        assert!(
+            line.contains("📍 Partition: ") && line.contains("📌 Offset: "),
+            "{line}"
+        );
+    }
+    assert!(
+        run.stderr.contains("📊 Stats: 10 delivered"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('\x1b'),
+        "no escape codes with NO_COLOR"
+    );
+    assert!(run.stdout.is_empty(), "logs stay off stdout");
+    // Each logged offset is the record's real place in the topic.
+    let read = read_all(&topic);
+    assert_eq!(read.len(), 12);
+    for line in lines {
+        let partition: i32 = field_after(line, "Partition: ");
+        let offset: i64 = field_after(line, "Offset: ");
+        assert!(
+            read.iter()
+                .any(|r| r.partition == partition && r.offset == offset),
+            "{line}"
+        );
+    }
+}
+
+fn field_after<T: std::str::FromStr>(line: &str, label: &str) -> T {
+    let rest = &line[line.find(label).unwrap() + label.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().unwrap()
+}
+
+#[test]
+fn sigint_at_high_rate_stops_cleanly_and_loses_nothing() {
+    let topic = unique("produce-sigint");
+    create_topic(&topic, 5);
+    let child = on_broker(&["produce", "--topic", &topic, "--rate", "max"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let run = wait_for(child, Duration::from_secs(60));
+    run.assert_code(0);
+    let delivered = summary_count(&run.stderr, "delivered");
+    assert!(delivered > 0, "{}", run.stderr);
+    assert_eq!(summary_count(&run.stderr, "failed"), 0);
+    assert_eq!(summary_count(&run.stderr, "generated"), delivered);
+    assert_eq!(
+        read_all(&topic).len() as u64,
+        delivered,
+        "topic holds what the summary says"
+    );
+}
+
+#[test]
+fn unreachable_broker_fails_within_the_timeout_naming_it() {
+    let mut cmd = stockstream();
+    cmd.args([
+        "-b",
+        "127.0.0.1:1",
+        "produce",
+        "--count",
+        "5",
+        "--timeout",
+        "3s",
+    ]);
+    let started = Instant::now();
+    let run = run_for(cmd, Duration::from_secs(30));
+    run.assert_code(3);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+}
+
+#[test]
+fn missing_topic_fails_with_the_hint() {
+    let topic = unique("produce-missing");
+    let run = run_for(
+        on_broker(&["produce", "--topic", &topic, "--count", "1"]),
+        Duration::from_secs(30),
+    );
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains(&format!("topic `{topic}` does not exist")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: create it"), "{}", run.stderr);
+}

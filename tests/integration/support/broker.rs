@@ -1,0 +1,131 @@
+//! One real Kafka broker per test binary, started with the project's own launcher
+//! (`scripts/kafka-local run`) on free loopback ports and a throw-away data folder, unless
+//! `STOCKSTREAM_TEST_BROKERS` names a running one.
+//!
+//! The broker never outlives the tests: it is stopped at process exit, and the launcher
+//! also stops it by itself when this process disappears (e.g. killed).
+
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::time::Duration;
+
+pub struct Broker {
+    pub bootstrap: String,
+}
+
+static BROKER: OnceLock<Result<Broker, String>> = OnceLock::new();
+static LAUNCHER_PID: AtomicI32 = AtomicI32::new(0);
+
+/// The shared broker. Panics with the reason and the fix when it cannot start.
+pub fn broker() -> &'static Broker {
+    match BROKER.get_or_init(start) {
+        Ok(b) => b,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding a free loopback port")
+}
+
+fn start() -> Result<Broker, String> {
+    if let Ok(bootstrap) = std::env::var("STOCKSTREAM_TEST_BROKERS") {
+        if !bootstrap.trim().is_empty() {
+            return Ok(Broker { bootstrap });
+        }
+    }
+    let (port, cport) = (free_port(), free_port());
+    let root = repo_root();
+    let data = root
+        .join("target")
+        .join("test-kafka")
+        .join(format!("broker-{}", std::process::id()));
+    let log_path = data.with_extension("log");
+    std::fs::create_dir_all(data.parent().unwrap()).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let mut child = Command::new(root.join("scripts/kafka-local"))
+        .args(["run", "--ephemeral", "--timeout", "120"])
+        .args(["--port", &port.to_string()])
+        .args(["--controller-port", &cport.to_string()])
+        .arg("--data")
+        .arg(&data)
+        .args(["--watch-pid", &std::process::id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| {
+            failure(
+                &format!("could not run scripts/kafka-local: {e}"),
+                &log_path,
+            )
+        })?;
+    LAUNCHER_PID.store(i32::try_from(child.id()).unwrap_or(0), Ordering::SeqCst);
+    // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
+    unsafe { libc::atexit(stop_at_exit) };
+    wait_ready(&mut child, &log_path)?;
+    // The Child handle is dropped without killing: stop_at_exit owns the shutdown.
+    Ok(Broker {
+        bootstrap: format!("127.0.0.1:{port}"),
+    })
+}
+
+fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<(), String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("READY") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(180)) {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let _ = child.kill();
+            Err(failure(
+                "the test Kafka broker did not start within 180s",
+                log_path,
+            ))
+        }
+    }
+}
+
+fn failure(what: &str, log_path: &std::path::Path) -> String {
+    let tail = std::fs::read_to_string(log_path).unwrap_or_default();
+    let tail: Vec<&str> = tail.lines().rev().take(25).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!(
+        "\n\nKAFKA DID NOT START: {what}.\n\
+         The integration tests need a real Apache Kafka broker. They start one with \
+         scripts/kafka-local, which needs Java 17+ and Maven (to fetch Kafka's jars from Maven Central).\n\
+         Fix: install them (Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven), \
+         or point STOCKSTREAM_TEST_BROKERS at a running broker.\n\
+         Launcher output ({}):\n{}\n",
+        log_path.display(),
+        tail.join("\n")
+    )
+}
+
+extern "C" fn stop_at_exit() {
+    let pid = LAUNCHER_PID.swap(0, Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: plain syscalls on a child process id this process started.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+}

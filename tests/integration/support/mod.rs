@@ -1,0 +1,106 @@
+//! Helpers shared by the integration tests: run the built binary with a bound on its run
+//! time, and set up or read back topics on the real broker with a plain rdkafka client.
+
+pub mod broker;
+pub mod kafka;
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use broker::broker;
+
+/// The output of one finished run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// `stockstream` with colors off, pointed at the test broker.
+pub fn stockstream() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stockstream"));
+    cmd.env_remove("STOCKSTREAM_BROKERS")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `stockstream -b <test broker> ARGS…`
+pub fn on_broker(args: &[&str]) -> Command {
+    let mut cmd = stockstream();
+    cmd.args(["-b", &broker().bootstrap]).args(args);
+    cmd
+}
+
+/// Runs to completion, killing the process (and failing) after `limit`.
+#[track_caller]
+pub fn run_for(mut cmd: Command, limit: Duration) -> Run {
+    let child = cmd.spawn().expect("starting stockstream");
+    wait_for(child, limit)
+}
+
+#[track_caller]
+pub fn wait_for(mut child: Child, limit: Duration) -> Run {
+    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for stockstream") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "stockstream did not finish within {limit:?}\n--- stderr\n{}",
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code(),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// A topic name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
