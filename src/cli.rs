@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::produce;
+use crate::commands::{produce, topic};
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -89,9 +89,12 @@ impl ColorChoice {
 pub enum Command {
     /// Stream realistic, validated stock ticks to a Kafka topic.
     Produce(produce::Args),
+    /// Create, describe, list and delete topics.
+    #[command(subcommand)]
+    Topic(topic::Command),
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),

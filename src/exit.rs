@@ -9,6 +9,8 @@ pub const FAILURE: u8 = 1;
 pub const UNREACHABLE: u8 = 3;
 /// The topic does not exist.
 pub const TOPIC_MISSING: u8 = 4;
+/// The topic already exists.
+pub const TOPIC_EXISTS: u8 = 5;
 /// A second Ctrl+C cut the graceful stop short.
 pub const INTERRUPTED: u8 = 130;
 
@@ -31,6 +33,8 @@ pub enum Failure {
         brokers: String,
         hint: String,
     },
+    #[error("topic `{topic}` already exists on {brokers}\n  hint: pass --if-not-exists to accept an existing topic")]
+    TopicExists { topic: String, brokers: String },
 }
 
 impl Failure {
@@ -38,6 +42,7 @@ impl Failure {
         match self {
             Failure::Unreachable { .. } => UNREACHABLE,
             Failure::TopicMissing { .. } => TOPIC_MISSING,
+            Failure::TopicExists { .. } => TOPIC_EXISTS,
         }
     }
 }

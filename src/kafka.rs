@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerContext};
@@ -175,6 +176,8 @@ impl Observer {
         }
     }
 }
+
+impl ConsumerContext for Observer {}
 
 impl ProducerContext for Observer {
     type DeliveryOpaque = ();

@@ -1,5 +1,6 @@
 //! Entry point: parse, install logging, dispatch, and map the outcome to an exit code.
 
+mod admin;
 mod cli;
 mod commands;
 mod exit;
@@ -8,6 +9,8 @@ mod logging;
 mod market;
 mod record;
 mod signals;
+mod table;
+mod topic_name;
 
 use std::process::ExitCode;
 
@@ -18,6 +21,7 @@ fn main() -> ExitCode {
     logging::init(cli.global.verbosity(), cli.global.color_stderr());
     let result = match cli.command {
         cli::Command::Produce(args) => commands::produce::run(args, &cli.global),
+        cli::Command::Topic(command) => commands::topic::run(command, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,4 @@
 //! One module per subcommand; each owns its clap `Args` and one `run`.
 
 pub mod produce;
+pub mod topic;

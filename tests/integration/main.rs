@@ -4,3 +4,4 @@
 mod cli;
 mod produce;
 mod support;
+mod topic;

@@ -18,19 +18,16 @@ use crate::kafka::{self, Kafka, ProducerProfile};
 use crate::market::Market;
 use crate::record::Symbol;
 use crate::signals;
+use crate::topic_name::TopicName;
 use deliveries::{thousands, Deliveries, LOG};
 use pace::{Pace, Pacer};
 use status::Status;
-
-/// What to say when the topic is missing.
-pub const CREATE_TOPIC_HINT: &str =
-    "create it first, e.g. `kafka-topics.sh --create --topic stock_prices --partitions 5`";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Topic to write to. It must exist: stockstream never relies on broker auto-creation.
     #[arg(long, default_value = "stock_prices")]
-    topic: String,
+    topic: TopicName,
 
     /// Time between two records, e.g. 1s or 250ms.
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "rate", default_value = "1s")]
@@ -93,7 +90,7 @@ impl FromStr for Rate {
 
 /// The validated settings of one run.
 struct Settings {
-    topic: String,
+    topic: TopicName,
     pace: Pace,
     count: Option<u64>,
     duration: Option<Duration>,
@@ -166,16 +163,19 @@ fn check_topic(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
     match metadata
         .topics()
         .iter()
-        .find(|t| t.name() == settings.topic)
+        .find(|t| t.name() == settings.topic.as_str())
     {
         Some(t) if !t.partitions().is_empty() => {
             tracing::debug!(target: LOG, "`{}` has {} partitions", settings.topic, t.partitions().len());
             Ok(())
         }
         _ => Err(Failure::TopicMissing {
-            topic: settings.topic.clone(),
+            topic: settings.topic.to_string(),
             brokers: kafka.brokers().to_string(),
-            hint: CREATE_TOPIC_HINT.replace("stock_prices", &settings.topic),
+            hint: format!(
+                "create it first: `stockstream topic create {}`",
+                settings.topic
+            ),
         }
         .into()),
     }
@@ -216,7 +216,7 @@ fn send_loop(
         payload.clear();
         tick.encode_into(&mut payload);
         let millis = (tick.timestamp * 1000.0).round() as i64;
-        let record = BaseRecord::to(&settings.topic)
+        let record = BaseRecord::to(settings.topic.as_str())
             .key(tick.symbol.as_str())
             .payload(payload.as_slice())
             .timestamp(millis);

@@ -176,3 +176,15 @@ fn murmur2_matches_kafkas_reference_values() {
         );
     }
 }
+
+/// Commits an offset for a throw-away group, which makes the broker create
+/// `__consumer_offsets` if it does not exist yet.
+pub fn commit_something(topic: &str) -> rdkafka::error::KafkaResult<()> {
+    let consumer: BaseConsumer = config()
+        .set("group.id", format!("stockstream-tests-{topic}"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(0))?;
+    consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+}

@@ -1,0 +1,328 @@
+//! Cluster-side operations shared by the `topic` commands and `demo-partitions`: topic
+//! metadata, offsets, configs, create and delete. Every call is bounded by the command's
+//! `--timeout`, and every per-topic result the admin API returns is checked.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::metadata::Metadata;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::kafka::{self, Kafka, Observer};
+
+/// One partition as the cluster describes it.
+#[derive(Debug, Clone)]
+pub struct PartitionInfo {
+    pub id: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// One topic as the cluster describes it.
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: Vec<PartitionInfo>,
+}
+
+impl TopicInfo {
+    pub fn replication_factor(&self) -> usize {
+        self.partitions.first().map_or(0, |p| p.replicas.len())
+    }
+
+    /// Kafka's internal topics (`__consumer_offsets`, `__transaction_state`, …).
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+/// The earliest and latest (high watermark) offsets of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    pub earliest: i64,
+    pub latest: i64,
+}
+
+impl Offsets {
+    /// Records between the two offsets (transaction markers, if any, take offsets too).
+    pub fn messages(self) -> i64 {
+        (self.latest - self.earliest).max(0)
+    }
+}
+
+pub struct Admin {
+    kafka: Kafka,
+    client: AdminClient<Observer>,
+    offsets: BaseConsumer<Observer>,
+    runtime: tokio::runtime::Runtime,
+    timeout: Duration,
+}
+
+impl Admin {
+    /// Connects, or fails within `timeout` naming the brokers and the cause.
+    pub fn connect(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Self> {
+        kafka::reach(kafka, timeout)?;
+        let client = kafka
+            .admin_config()
+            .create_with_context(Observer::default())
+            .context("creating the Kafka admin client")?;
+        let offsets = kafka
+            .admin_config()
+            .create_with_context(Observer::default())
+            .context("creating the Kafka offsets client")?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .context("starting the async runtime")?;
+        Ok(Admin {
+            kafka: kafka.clone(),
+            client,
+            offsets,
+            runtime,
+            timeout,
+        })
+    }
+
+    pub fn brokers(&self) -> &str {
+        self.kafka.brokers()
+    }
+
+    fn options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(self.timeout))
+            .operation_timeout(Some(self.timeout))
+    }
+
+    /// Runs an admin future to completion, or fails after `--timeout`.
+    fn block<F: Future>(&self, what: &str, fut: F) -> anyhow::Result<F::Output> {
+        let timeout = self.timeout;
+        self.runtime
+            .block_on(async { tokio::time::timeout(timeout, fut).await })
+            .map_err(|_| {
+                anyhow!(
+                    "the broker at {} did not answer within {} while {what}",
+                    self.brokers(),
+                    humantime::format_duration(timeout)
+                )
+            })
+    }
+
+    fn metadata(&self) -> anyhow::Result<Metadata> {
+        self.offsets
+            .fetch_metadata(None, self.timeout)
+            .with_context(|| format!("reading the cluster metadata from {}", self.brokers()))
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> anyhow::Result<Vec<TopicInfo>> {
+        let metadata = self.metadata()?;
+        let mut topics: Vec<TopicInfo> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| {
+                let mut partitions: Vec<PartitionInfo> = t
+                    .partitions()
+                    .iter()
+                    .map(|p| PartitionInfo {
+                        id: p.id(),
+                        leader: p.leader(),
+                        replicas: p.replicas().to_vec(),
+                        isr: p.isr().to_vec(),
+                    })
+                    .collect();
+                partitions.sort_by_key(|p| p.id);
+                TopicInfo {
+                    name: t.name().to_string(),
+                    partitions,
+                }
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    pub fn topic(&self, name: &str) -> anyhow::Result<Option<TopicInfo>> {
+        Ok(self.topics()?.into_iter().find(|t| t.name == name))
+    }
+
+    /// Earliest and latest offsets of every partition of `topics`, in two batched requests.
+    pub fn offsets(
+        &self,
+        topics: &[&TopicInfo],
+    ) -> anyhow::Result<HashMap<(String, i32), Offsets>> {
+        let earliest = self.list_offsets(topics, Offset::Beginning)?;
+        let latest = self.list_offsets(topics, Offset::End)?;
+        Ok(earliest
+            .into_iter()
+            .filter_map(|(key, e)| {
+                latest.get(&key).map(|l| {
+                    (
+                        key,
+                        Offsets {
+                            earliest: e,
+                            latest: *l,
+                        },
+                    )
+                })
+            })
+            .collect())
+    }
+
+    fn list_offsets(
+        &self,
+        topics: &[&TopicInfo],
+        which: Offset,
+    ) -> anyhow::Result<HashMap<(String, i32), i64>> {
+        let mut tpl = TopicPartitionList::new();
+        for t in topics {
+            for p in &t.partitions {
+                // ListOffsets by "timestamp": -2 is the earliest offset, -1 the latest.
+                tpl.add_partition_offset(&t.name, p.id, which)?;
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(HashMap::new());
+        }
+        let answer = self
+            .offsets
+            .offsets_for_times(tpl, self.timeout)
+            .with_context(|| format!("listing offsets on {}", self.brokers()))?;
+        let mut out = HashMap::new();
+        for e in answer.elements() {
+            if let Err(err) = e.error() {
+                return Err(anyhow!(
+                    "listing offsets of {}/{}: {err}",
+                    e.topic(),
+                    e.partition()
+                ));
+            }
+            let offset = e.offset().to_raw().unwrap_or(0).max(0);
+            out.insert((e.topic().to_string(), e.partition()), offset);
+        }
+        Ok(out)
+    }
+
+    /// The topic's settings that differ from the broker's defaults; secrets redacted.
+    pub fn custom_configs(&self, topic: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let spec = ResourceSpecifier::Topic(topic);
+        let results = self
+            .block(
+                "describing configs",
+                self.client.describe_configs([&spec], &self.options()),
+            )?
+            .with_context(|| format!("describing the configs of `{topic}`"))?;
+        let mut out = BTreeMap::new();
+        for result in results {
+            let resource =
+                result.map_err(|e| anyhow!("describing the configs of `{topic}`: {e}"))?;
+            for entry in resource.entries {
+                if matches!(entry.source, ConfigSource::DynamicTopic) {
+                    let value = if entry.is_sensitive {
+                        "[redacted]".to_string()
+                    } else {
+                        entry.value.unwrap_or_default()
+                    };
+                    out.insert(entry.name, value);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a topic and waits until its metadata shows every partition. `Ok(false)` when
+    /// it already existed.
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i32,
+        configs: &[(String, String)],
+    ) -> anyhow::Result<bool> {
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
+        let results = self
+            .block(
+                "creating the topic",
+                self.client.create_topics([&topic], &self.options()),
+            )?
+            .with_context(|| format!("creating topic `{name}`"))?;
+        if !all_succeeded(results, RDKafkaErrorCode::TopicAlreadyExists, "create")? {
+            return Ok(false);
+        }
+        let want = usize::try_from(partitions).unwrap_or(0);
+        self.wait_until(
+            &format!("`{name}` to show {partitions} partitions"),
+            |topics| {
+                topics.iter().any(|t| {
+                    t.name == name
+                        && t.partitions.len() == want
+                        && t.partitions.iter().all(|p| p.leader >= 0)
+                })
+            },
+        )?;
+        Ok(true)
+    }
+
+    /// Deletes a topic and waits until it is gone. `Ok(false)` when it did not exist.
+    pub fn delete(&self, name: &str) -> anyhow::Result<bool> {
+        let results = self
+            .block(
+                "deleting the topic",
+                self.client.delete_topics(&[name], &self.options()),
+            )?
+            .with_context(|| format!("deleting topic `{name}`"))?;
+        if !all_succeeded(results, RDKafkaErrorCode::UnknownTopicOrPartition, "delete")? {
+            return Ok(false);
+        }
+        self.wait_until(&format!("`{name}` to disappear"), |topics| {
+            topics.iter().all(|t| t.name != name)
+        })?;
+        Ok(true)
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&[TopicInfo]) -> bool) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if done(&self.topics()?) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "waited {} for {what} on {}; the broker accepted the request but has not finished",
+                    humantime::format_duration(self.timeout),
+                    self.brokers()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Checks every per-topic result: `Ok(false)` when a topic failed with `nothing_to_do` (it
+/// already exists, or is already gone), an error naming the topic for any other failure.
+fn all_succeeded(
+    results: Vec<rdkafka::admin::TopicResult>,
+    nothing_to_do: RDKafkaErrorCode,
+    verb: &str,
+) -> anyhow::Result<bool> {
+    let mut all = true;
+    for result in results {
+        match result {
+            Ok(_) => {}
+            Err((_, code)) if code == nothing_to_do => all = false,
+            Err((t, code)) => return Err(anyhow!("the broker refused to {verb} `{t}`: {code}")),
+        }
+    }
+    Ok(all)
+}

@@ -1,0 +1,87 @@
+//! `topic delete`: never by accident. On a terminal it asks; in a script it needs --yes and
+//! refuses without it. A missing topic is its own exit code unless --if-exists.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use anyhow::{bail, Context as _};
+use serde_json::json;
+
+use super::create::LOG;
+use super::Common;
+use crate::admin::Admin;
+use crate::cli::GlobalArgs;
+use crate::exit::Failure;
+use crate::kafka::Kafka;
+use crate::topic_name::TopicName;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Name of the topic.
+    name: TopicName,
+
+    /// Delete without asking.
+    #[arg(short, long)]
+    yes: bool,
+
+    /// Succeed (exit 0) when the topic does not exist.
+    #[arg(long)]
+    if_exists: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let kafka = Kafka::new(global);
+    let name = args.name.as_str();
+    // Refuse before touching the network: a script without --yes is a mistake either way.
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !args.yes && !interactive {
+        bail!(
+            "refusing to delete topic `{name}` without confirmation: not on a terminal, so I cannot ask.\n  \
+             hint: pass --yes to delete it from a script"
+        );
+    }
+    let admin = Admin::connect(&kafka, args.common.timeout)?;
+    let deleted = match admin.topic(name)? {
+        None => false,
+        Some(topic) => {
+            if !args.yes && !confirm(name, topic.partitions.len())? {
+                bail!("not deleted: the answer was not yes");
+            }
+            admin
+                .delete(name)
+                .with_context(|| format!("deleting topic `{name}` on {}", kafka.brokers()))?
+        }
+    };
+    if !deleted && !args.if_exists {
+        return Err(Failure::TopicMissing {
+            topic: name.to_string(),
+            brokers: kafka.brokers().to_string(),
+            hint: "pass --if-exists to accept a missing topic".into(),
+        }
+        .into());
+    }
+    if args.common.json() {
+        super::print_json(&json!({ "name": name, "deleted": deleted }))?;
+    } else if deleted {
+        tracing::info!(target: LOG, "🗑️ Deleted topic `{name}`");
+    } else {
+        tracing::info!(target: LOG, "👍 Topic `{name}` does not exist; nothing to do");
+    }
+    Ok(())
+}
+
+fn confirm(name: &str, partitions: usize) -> anyhow::Result<bool> {
+    crate::logging::progress().suspend(|| -> anyhow::Result<bool> {
+        let mut err = std::io::stderr().lock();
+        write!(
+            err,
+            "Delete topic `{name}` ({partitions} partitions) and all its records? [y/N] "
+        )?;
+        err.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    })
+}
