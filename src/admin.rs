@@ -238,8 +238,8 @@ impl Admin {
         Ok(out)
     }
 
-    /// Creates a topic and waits until its metadata shows every partition. `Ok(false)` when
-    /// it already existed.
+    /// Creates a topic and waits until its metadata shows every partition with a leader that
+    /// answers offset requests. `Ok(false)` when it already existed.
     pub fn create(
         &self,
         name: &str,
@@ -268,6 +268,9 @@ impl Admin {
                     t.name == name
                         && t.partitions.len() == want
                         && t.partitions.iter().all(|p| p.leader >= 0)
+                        // A new leader may refuse offset requests for a moment after the
+                        // metadata shows it; the topic is ready when its offsets answer.
+                        && self.offsets(&[t]).is_ok()
                 })
             },
         )?;
@@ -291,6 +294,22 @@ impl Admin {
         Ok(true)
     }
 
+    /// Deletes a consumer group with its committed offsets. `Ok(false)` when it did not
+    /// exist. A group with members still connected is refused by the broker.
+    pub fn delete_group(&self, group: &str) -> anyhow::Result<bool> {
+        let results = self
+            .block(
+                "deleting the consumer group",
+                self.client.delete_groups(&[group], &self.options()),
+            )?
+            .with_context(|| format!("deleting consumer group `{group}`"))?;
+        all_succeeded(
+            results,
+            RDKafkaErrorCode::GroupIdNotFound,
+            "delete the consumer group",
+        )
+    }
+
     fn wait_until(&self, what: &str, done: impl Fn(&[TopicInfo]) -> bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -309,8 +328,9 @@ impl Admin {
     }
 }
 
-/// Checks every per-topic result: `Ok(false)` when a topic failed with `nothing_to_do` (it
-/// already exists, or is already gone), an error naming the topic for any other failure.
+/// Checks every per-topic (or per-group: the same type) result: `Ok(false)` when one failed
+/// with `nothing_to_do` (it already exists, or is already gone), an error naming it for any
+/// other failure.
 fn all_succeeded(
     results: Vec<rdkafka::admin::TopicResult>,
     nothing_to_do: RDKafkaErrorCode,

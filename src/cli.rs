@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{produce, topic};
+use crate::commands::{aggregate, produce, topic};
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -89,9 +89,13 @@ impl ColorChoice {
 pub enum Command {
     /// Stream realistic, validated stock ticks to a Kafka topic.
     Produce(produce::Args),
+    /// Aggregate ticks into event-time windowed bars per symbol (OHLC, VWAP, volume, trades).
+    Aggregate(aggregate::Args),
     /// Create, describe, list and delete topics.
     #[command(subcommand)]
     Topic(topic::Command),
+    /// A guided tour of partitions, keys, offsets and consumer-group lag on a real broker.
+    DemoPartitions(crate::commands::demo_partitions::Args),
 }
 
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {

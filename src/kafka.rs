@@ -92,6 +92,57 @@ impl Kafka {
         self.finish(cfg)
     }
 
+    /// A consumer in `group` that commits only when told to, and that starts a partition
+    /// with no committed offset at its earliest record.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut cfg = self.base();
+        cfg.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        self.finish(cfg)
+    }
+
+    /// The consumer of `aggregate`: offsets committed only by the job (with its checkpoint in
+    /// the metadata), only committed transactions read, end of partition reported (an idle
+    /// partition must be caught up first), and static membership under a stable instance id
+    /// so a restarted instance gets its partitions back without a rebalance.
+    pub fn stream_consumer_config(&self, group: &str, start: &str, instance: &str) -> ClientConfig {
+        let mut cfg = self.base();
+        cfg.set("group.id", group)
+            .set("group.instance.id", instance)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", start)
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .set("partition.assignment.strategy", "range")
+            .set("session.timeout.ms", "10000")
+            .set("fetch.wait.max.ms", "100")
+            // Bounds the prefetched backlog held in memory, whatever the partition count.
+            .set("queued.max.messages.kbytes", "8192")
+            // …and a full queue is re-checked after 5ms, not librdkafka's default second,
+            // which would leave a fast consumer waiting with nothing to do.
+            .set("fetch.queue.backoff.ms", "5");
+        self.finish(cfg)
+    }
+
+    /// The producer of `aggregate`: idempotent, and transactional under `transactional_id`
+    /// when given. A short transaction timeout lets a crashed instance's open transaction
+    /// abort quickly, so whoever takes its partitions over is not held up.
+    pub fn stream_producer_config(&self, transactional_id: Option<&str>) -> ClientConfig {
+        let mut cfg = self.base();
+        cfg.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "10000");
+        if let Some(id) = transactional_id {
+            cfg.set("transactional.id", id)
+                .set("transaction.timeout.ms", "10000");
+        }
+        self.finish(cfg)
+    }
+
     /// A client used only for metadata and admin requests.
     pub fn admin_config(&self) -> ClientConfig {
         self.finish(self.base())
@@ -177,6 +228,23 @@ impl Observer {
     }
 }
 
+/// Implements `ClientContext` for a context type with an `observer: Observer` field, so its
+/// client reports librdkafka's errors and logs the one way stockstream does.
+macro_rules! observed_context {
+    ($context:ty) => {
+        impl rdkafka::client::ClientContext for $context {
+            fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+                self.observer.log(level, fac, log_message);
+            }
+
+            fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+                rdkafka::client::ClientContext::error(&self.observer, error, reason);
+            }
+        }
+    };
+}
+pub(crate) use observed_context;
+
 impl ConsumerContext for Observer {}
 
 impl ProducerContext for Observer {
@@ -260,5 +328,17 @@ mod tests {
         assert_eq!(cfg.get("linger.ms"), Some("7"));
         assert_eq!(cfg.get("partitioner"), Some("murmur2_random"));
         assert_eq!(cfg.get("message.timeout.ms"), Some("5000"));
+    }
+
+    #[test]
+    fn a_consumer_commits_only_when_told_and_starts_at_the_earliest_record() {
+        let kafka = Kafka {
+            brokers: "b:1".into(),
+            overrides: vec![],
+        };
+        let cfg = kafka.consumer_config("g");
+        assert_eq!(cfg.get("group.id"), Some("g"));
+        assert_eq!(cfg.get("enable.auto.commit"), Some("false"));
+        assert_eq!(cfg.get("auto.offset.reset"), Some("earliest"));
     }
 }

@@ -1,12 +1,14 @@
 //! Entry point: parse, install logging, dispatch, and map the outcome to an exit code.
 
 mod admin;
+mod aggregate;
 mod cli;
 mod commands;
 mod exit;
 mod kafka;
 mod logging;
 mod market;
+mod partitioner;
 mod record;
 mod signals;
 mod table;
@@ -21,7 +23,9 @@ fn main() -> ExitCode {
     logging::init(cli.global.verbosity(), cli.global.color_stderr());
     let result = match cli.command {
         cli::Command::Produce(args) => commands::produce::run(args, &cli.global),
+        cli::Command::Aggregate(args) => commands::aggregate::run(args, &cli.global),
         cli::Command::Topic(command) => commands::topic::run(command, &cli.global),
+        cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,8 @@
 //! realistic starting price, with right-skewed trade sizes (many small trades, a few
 //! blocks). Pure and seeded: the same seed gives the same prices and volumes.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, StandardNormal};
@@ -80,6 +82,13 @@ impl Market {
             timestamp: self.last_timestamp,
         }
     }
+}
+
+/// The wall clock in Unix seconds, the time a tick is stamped with.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
 //! One module per subcommand; each owns its clap `Args` and one `run`.
 
+pub mod aggregate;
+pub mod demo_partitions;
 pub mod produce;
 pub mod topic;

@@ -1,7 +1,9 @@
 //! Integration tests: the built `stockstream` binary against a real Apache Kafka broker that
 //! the tests start themselves (see support/broker.rs).
 
+mod aggregate;
 mod cli;
+mod demo_partitions;
 mod produce;
 mod support;
 mod topic;

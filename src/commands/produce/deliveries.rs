@@ -4,9 +4,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
@@ -45,15 +42,7 @@ impl Deliveries {
     }
 }
 
-impl ClientContext for Deliveries {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        self.observer.log(level, fac, log_message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        ClientContext::error(&self.observer, error, reason);
-    }
-}
+crate::kafka::observed_context!(Deliveries);
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();

@@ -6,7 +6,7 @@ mod pace;
 mod status;
 
 use std::str::FromStr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 use crate::kafka::{self, Kafka, ProducerProfile};
-use crate::market::Market;
+use crate::market::{unix_now, Market};
 use crate::record::Symbol;
 use crate::signals;
 use crate::topic_name::TopicName;
@@ -303,12 +303,6 @@ fn finish(
         );
     }
     Ok(())
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn describe_symbols(symbols: &[Symbol]) -> String {

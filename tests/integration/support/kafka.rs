@@ -19,6 +19,31 @@ pub struct Read {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+fn to_read(m: &rdkafka::message::BorrowedMessage<'_>) -> Read {
+    use rdkafka::message::Headers as _;
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Read {
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers,
+    }
 }
 
 fn config() -> ClientConfig {
@@ -100,18 +125,90 @@ pub fn read_all(topic: &str) -> Vec<Read> {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 next.insert(m.partition(), m.offset() + 1);
-                out.push(Read {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                });
+                out.push(to_read(&m));
             }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
         }
     }
     out
+}
+
+/// One raw record for `produce_raw`: its partition, key and value.
+pub struct Raw {
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Writes raw records to chosen partitions, in order, and waits for every acknowledgement.
+pub fn produce_raw(topic: &str, records: &[Raw]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let producer: BaseProducer = config()
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    for raw in records {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(raw.partition);
+        if let Some(k) = &raw.key {
+            r = r.key(k.as_slice());
+        }
+        if let Some(v) = &raw.value {
+            r = r.payload(v.as_slice());
+        }
+        producer
+            .send(r)
+            .map_err(|(e, _)| e)
+            .expect("queueing a test record");
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("flushing test records");
+}
+
+/// Reads `topic` as a read_committed consumer until `want` records have arrived, then goes
+/// on for `linger` to catch any extra (duplicate) record. Fails after `limit`.
+pub fn read_committed(topic: &str, want: usize, limit: Duration, linger: Duration) -> Vec<Read> {
+    let consumer: BaseConsumer = config()
+        .set("group.id", format!("stockstream-tests-committed-{topic}"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut linger_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if linger_until.is_some_and(|t| now >= t) {
+            return out;
+        }
+        assert!(
+            now < deadline,
+            "read {} of {want} records from {topic} within {limit:?}:\n{}",
+            out.len(),
+            out.iter()
+                .map(|r: &Read| String::from_utf8_lossy(&r.payload).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push(to_read(&m)),
+            // The topic may not exist yet: whoever writes it creates it.
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+            ))) => {}
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+        if out.len() >= want && linger_until.is_none() {
+            linger_until = Some(Instant::now() + linger);
+        }
+    }
 }
 
 /// Kafka's own key placement (the Java client's and kafka-python's): murmur2 of the key,

@@ -1,0 +1,35 @@
+# Shared by the bench/ scripts: a release build, Kafka's tools, and a throw-away local broker
+# on $PORT that stops when the script exits. Source it; it sets BIN, TOOLS, BROKER, WORK.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v /usr/bin/time >/dev/null || { echo "the benchmarks need GNU time (apt-get install time)" >&2; exit 1; }
+cargo build --release --quiet
+BIN=target/release/stockstream
+scripts/kafka-local fetch --tools
+TOOLS="$(scripts/kafka-local classpath --tools)"
+WORK="$(mktemp -d)"
+BROKER="127.0.0.1:$PORT"
+
+scripts/kafka-local run --port "$PORT" --data "$WORK/kafka" --ephemeral --watch-pid $$ \
+    >"$WORK/launcher.out" 2>"$WORK/launcher.err" &
+LAUNCHER=$!
+trap 'kill -TERM $LAUNCHER 2>/dev/null; wait $LAUNCHER 2>/dev/null; rm -rf "$WORK"' EXIT
+until grep -q READY "$WORK/launcher.out" 2>/dev/null; do
+    kill -0 $LAUNCHER 2>/dev/null || { cat "$WORK/launcher.err" >&2; exit 1; }
+    sleep 0.5
+done
+
+# create_topic NAME: 5 partitions, like stock_prices.
+create_topic() {
+    "$BIN" -q -b "$BROKER" topic create "$1" --partitions 5 >/dev/null
+}
+
+# ratio A B: A / B with two decimals.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+# mb KILOBYTES: as megabytes with one decimal.
+mb() {
+    awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}

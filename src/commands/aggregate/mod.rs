@@ -1,0 +1,355 @@
+//! `stockstream aggregate`: event-time windowed bars per symbol (OHLC, VWAP, volume, trades)
+//! from the tick topic to an output topic, with watermarks that never stall, a dead-letter
+//! topic for every bad or late record, and exactly-once output through Kafka transactions.
+
+mod context;
+mod output;
+mod pipeline;
+mod progress;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::ValueEnum;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, Producer as _};
+
+use crate::admin::Admin;
+use crate::aggregate::window::WindowSpec;
+use crate::aggregate::{Engine, Rules};
+use crate::cli::GlobalArgs;
+use crate::exit::Failure;
+use crate::kafka::Kafka;
+use crate::signals;
+use crate::topic_name::TopicName;
+use context::JobContext;
+use pipeline::{Pipeline, Sink};
+
+/// The log target of every aggregate line.
+pub const LOG: &str = "StockAggregator";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topic to read ticks from.
+    #[arg(long, default_value = "stock_prices")]
+    topic: TopicName,
+
+    /// Consumer group; instances in one group share the partitions.
+    #[arg(long, default_value = "stockstream-aggregate")]
+    group: String,
+
+    /// Where to start a partition the group has no committed offset for.
+    #[arg(long, value_enum, default_value_t = From::Latest)]
+    from: From,
+
+    /// Window length, e.g. 10s or 1m.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    window: Duration,
+
+    /// Hop between window starts for overlapping (hopping) windows; at most --window.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    slide: Option<Duration>,
+
+    /// Allowed lateness: the watermark trails the largest event time by this much.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    watermark: Duration,
+
+    /// Silence after which a caught-up partition's watermark follows the wall clock.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    idle_timeout: Duration,
+
+    /// What to do with a record whose windows are all final already.
+    #[arg(long, value_enum, default_value_t = LatePolicy::DeadLetter)]
+    late: LatePolicy,
+
+    /// Dead-letter topic for bad and late records (default: <topic>.dlq).
+    #[arg(long)]
+    dlq_topic: Option<TopicName>,
+
+    /// Topic the bars are written to.
+    #[arg(long, default_value = "stock_aggregates")]
+    output_topic: TopicName,
+
+    /// `final`: each window once, when final. `update`: a revision whenever it changed (at
+    /// most once per --commit-interval), the last one marked final.
+    #[arg(long, value_enum, default_value_t = EmitMode::Final)]
+    emit: EmitMode,
+
+    /// Delivery guarantee of the output: transactions (exactly-once) or plain commits.
+    #[arg(long, value_enum, default_value_t = Guarantee::ExactlyOnce)]
+    guarantee: Guarantee,
+
+    /// How often output and input offsets are committed (one transaction each).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "100ms")]
+    commit_interval: Duration,
+
+    /// This instance's stable identity (transactional id and static group membership).
+    /// Instances of one group must each have their own.
+    #[arg(long, env = "STOCKSTREAM_INSTANCE_ID")]
+    instance_id: Option<String>,
+
+    /// Do not show the bars on the console.
+    #[arg(long)]
+    no_console: bool,
+
+    /// How often to report progress (rates, lag, watermarks, counts).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    progress_interval: Duration,
+
+    /// Print progress as JSON lines on stdout.
+    #[arg(long)]
+    progress_json: bool,
+
+    /// Stop (after a final commit) once every assigned partition has been read to its end,
+    /// e.g. to work through a backlog; open windows are kept for the next run.
+    #[arg(long)]
+    stop_at_end: bool,
+
+    /// How long to wait for the broker at start, and for each commit.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum From {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatePolicy {
+    /// Count it and write it to the dead-letter topic with reason `late`.
+    DeadLetter,
+    /// Only count it.
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitMode {
+    Final,
+    Update,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Guarantee {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+/// The validated settings of one run.
+pub struct Settings {
+    pub topic: String,
+    pub group: String,
+    pub from: &'static str,
+    pub rules: Rules,
+    pub late: LatePolicy,
+    pub dlq_topic: String,
+    pub output_topic: String,
+    pub emit: EmitMode,
+    pub guarantee: Guarantee,
+    pub commit_interval: Duration,
+    pub instance_id: String,
+    pub console: bool,
+    pub progress_interval: Duration,
+    pub progress_json: bool,
+    pub stop_at_end: bool,
+    pub timeout: Duration,
+}
+
+impl Settings {
+    fn from_args(args: Args) -> anyhow::Result<Self> {
+        let windows = WindowSpec::new(args.window, args.slide).map_err(anyhow::Error::msg)?;
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if args.commit_interval.is_zero() || args.progress_interval.is_zero() {
+            bail!("--commit-interval and --progress-interval must be above 0");
+        }
+        let topic = args.topic.to_string();
+        let instance_id = match args.instance_id {
+            Some(id) if !id.trim().is_empty() => id,
+            _ => default_instance_id(),
+        };
+        Ok(Settings {
+            dlq_topic: args
+                .dlq_topic
+                .map_or_else(|| format!("{topic}.dlq"), |t| t.to_string()),
+            topic,
+            group: args.group,
+            from: match args.from {
+                From::Earliest => "earliest",
+                From::Latest => "latest",
+            },
+            rules: Rules {
+                windows,
+                lateness: millis(args.watermark),
+                idle_timeout: millis(args.idle_timeout),
+                updates: args.emit == EmitMode::Update,
+            },
+            late: args.late,
+            output_topic: args.output_topic.to_string(),
+            emit: args.emit,
+            guarantee: args.guarantee,
+            commit_interval: args.commit_interval,
+            instance_id,
+            console: !args.no_console,
+            progress_interval: args.progress_interval,
+            progress_json: args.progress_json,
+            stop_at_end: args.stop_at_end,
+            timeout: args.timeout,
+        })
+    }
+
+    fn transactional_id(&self) -> Option<String> {
+        (self.guarantee == Guarantee::ExactlyOnce)
+            .then(|| format!("stockstream-aggregate.{}.{}", self.group, self.instance_id))
+    }
+}
+
+/// The host name: stable across restarts of the same machine's instance.
+fn default_instance_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "stockstream".to_string())
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::from_args(args)?;
+    let kafka = Kafka::new(global);
+    let stop = signals::install()?;
+    prepare_topics(&kafka, &settings)?;
+
+    let producer: BaseProducer<pipeline::Deliveries> = kafka
+        .stream_producer_config(settings.transactional_id().as_deref())
+        .create_with_context(pipeline::Deliveries::default())
+        .context("creating the output producer")?;
+    if settings.guarantee == Guarantee::ExactlyOnce {
+        producer.init_transactions(settings.timeout).with_context(|| {
+            format!(
+                "starting transactions on {} (a broker without transaction support needs --guarantee at-least-once)",
+                kafka.brokers()
+            )
+        })?;
+    } else {
+        tracing::warn!(target: LOG, "at-least-once: after a crash some bars and dead-letter records may be written twice");
+    }
+    let sink = Sink::new(producer, &settings);
+    let engine = Engine::new(settings.rules);
+    let context = JobContext::new(Pipeline::new(engine, sink, &settings));
+    let consumer: BaseConsumer<JobContext> = kafka
+        .stream_consumer_config(&settings.group, settings.from, &settings.instance_id)
+        .create_with_context(context)
+        .context("creating the input consumer")?;
+    consumer
+        .subscribe(&[&settings.topic])
+        .with_context(|| format!("subscribing to `{}`", settings.topic))?;
+    describe_start(&kafka, &settings);
+    let result = run_loop(&consumer, &settings, &stop);
+    let closing = consumer.context().with(|p| p.shutdown(&consumer));
+    consumer.unsubscribe();
+    result.and(closing)
+}
+
+/// Checks the input topic and creates missing output and dead-letter topics with the input's
+/// partition count.
+fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
+    let admin = Admin::connect(kafka, settings.timeout)?;
+    let Some(input) = admin.topic(&settings.topic)? else {
+        return Err(Failure::TopicMissing {
+            topic: settings.topic.clone(),
+            brokers: kafka.brokers().to_string(),
+            hint: format!(
+                "create it and produce to it: `stockstream topic create {}`",
+                settings.topic
+            ),
+        }
+        .into());
+    };
+    let partitions = i32::try_from(input.partitions.len()).unwrap_or(1);
+    let replication = i32::try_from(input.replication_factor())
+        .unwrap_or(1)
+        .max(1);
+    for name in [&settings.output_topic, &settings.dlq_topic] {
+        if admin.topic(name)?.is_none() && admin.create(name, partitions, replication, &[])? {
+            tracing::info!(target: LOG, "📦 Created topic `{name}` with {partitions} partitions");
+        }
+    }
+    Ok(())
+}
+
+fn describe_start(kafka: &Kafka, s: &Settings) {
+    let kind = if s.rules.windows.is_tumbling() {
+        "tumbling"
+    } else {
+        "hopping"
+    };
+    tracing::info!(
+        target: LOG,
+        "🚀 Aggregating `{}` → `{}` on {} ({kind} windows of {}, lateness {}, {}, group `{}`, instance `{}`)",
+        s.topic,
+        s.output_topic,
+        kafka.brokers(),
+        humantime::format_duration(Duration::from_millis(u64::try_from(s.rules.windows.size_ms()).unwrap_or(0))),
+        humantime::format_duration(Duration::from_millis(u64::try_from(s.rules.lateness).unwrap_or(0))),
+        match s.guarantee {
+            Guarantee::ExactlyOnce => "exactly-once",
+            Guarantee::AtLeastOnce => "at-least-once",
+        },
+        s.group,
+        s.instance_id
+    );
+}
+
+/// Records handled between two looks at the clock.
+const BATCH: usize = 2048;
+
+fn run_loop(
+    consumer: &BaseConsumer<JobContext>,
+    settings: &Settings,
+    stop: &signals::Stop,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut next_commit = started + settings.commit_interval;
+    let mut progress = progress::Progress::new(settings, started);
+    while !stop.requested() {
+        let now = Instant::now();
+        let wait = next_commit
+            .saturating_duration_since(now)
+            .min(Duration::from_millis(100));
+        // Wait for the first record, then take what is already there without waiting: a
+        // zero-timeout poll reads no clock, and this machine's clock is not free.
+        let mut polled = consumer.poll(wait);
+        for taken in 1..=BATCH {
+            match polled {
+                Some(Ok(message)) => consumer.context().with(|p| p.on_message(&message, now))?,
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    consumer.context().with(|p| p.caught_up(partition));
+                }
+                Some(Err(err)) => {
+                    tracing::warn!(target: LOG, "reading `{}`: {err}", settings.topic);
+                }
+                None => break,
+            }
+            if taken == BATCH {
+                break; // nothing polled is ever dropped: the loop ends before the next poll
+            }
+            polled = consumer.poll(Duration::ZERO);
+        }
+        let now = Instant::now();
+        if now >= next_commit {
+            consumer.context().with(|p| p.commit(consumer))?;
+            next_commit = now + settings.commit_interval;
+        }
+        if settings.stop_at_end && consumer.context().with(|p| p.all_caught_up()) {
+            tracing::info!(target: LOG, "🏁 Every partition is read to its end; stopping (--stop-at-end)");
+            break;
+        }
+        if progress.due(now) {
+            let snapshot = consumer.context().with(|p| p.snapshot());
+            progress.report(consumer, &snapshot, now);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Progress every --progress-interval: input and processed records/s, consumer lag, each
+//! partition's watermark, open windows, emitted bars, late and bad records. The JSON form
+//! uses the names of Spark's StreamingQueryProgress where they mean the same thing.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::Offset;
+use serde_json::json;
+
+use super::context::JobContext;
+use super::pipeline::{Counters, Snapshot};
+use super::{Settings, LOG};
+use crate::aggregate::bar::rfc3339;
+
+pub struct Progress {
+    every: Duration,
+    json: bool,
+    topic: String,
+    next: Instant,
+    last: Instant,
+    last_counters: Counters,
+}
+
+impl Progress {
+    pub fn new(settings: &Settings, now: Instant) -> Self {
+        Progress {
+            every: settings.progress_interval,
+            json: settings.progress_json,
+            topic: settings.topic.clone(),
+            next: now + settings.progress_interval,
+            last: now,
+            last_counters: Counters::default(),
+        }
+    }
+
+    pub fn due(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
+    pub fn report(&mut self, consumer: &BaseConsumer<JobContext>, s: &Snapshot, now: Instant) {
+        let secs = now.duration_since(self.last).as_secs_f64().max(1e-9);
+        let c = s.counters;
+        let input_rate = (c.input - self.last_counters.input) as f64 / secs;
+        let processed_rate = (c.processed + c.late + c.bad
+            - self.last_counters.processed
+            - self.last_counters.late
+            - self.last_counters.bad) as f64
+            / secs;
+        let lag = self.lag(consumer);
+        let watermarks: serde_json::Map<String, serde_json::Value> = s
+            .watermarks
+            .iter()
+            .map(|(p, w)| {
+                (
+                    p.to_string(),
+                    w.map_or(serde_json::Value::Null, |w| rfc3339(w).into()),
+                )
+            })
+            .collect();
+        if self.json {
+            let doc = json!({
+                "timestamp": rfc3339(i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(0)),
+                "numInputRows": c.input - self.last_counters.input,
+                "inputRowsPerSecond": input_rate.round(),
+                "processedRowsPerSecond": processed_rate.round(),
+                "eventTime": { "watermark": watermarks },
+                "stateOperators": [{ "numRowsTotal": s.open_windows, "numRowsDroppedByWatermark": c.late }],
+                "sources": [{ "description": format!("kafka:{}", self.topic), "metrics": { "offsetsBehindLatest": lag } }],
+                "sink": { "numOutputRows": c.bars },
+                "numBadRows": c.bad,
+            });
+            println!("{doc}");
+        }
+        let marks: Vec<String> = s
+            .watermarks
+            .iter()
+            .map(|(p, w)| {
+                format!(
+                    "p{p}={}",
+                    w.map_or("-".to_string(), |w| rfc3339(w)
+                        .get(11..19)
+                        .unwrap_or("")
+                        .to_string())
+                )
+            })
+            .collect();
+        tracing::info!(
+            target: LOG,
+            "📈 in {:.0}/s | processed {:.0}/s | lag {} | watermarks {} | open windows {} | bars {} | late {} | bad {}",
+            input_rate,
+            processed_rate,
+            lag.map_or("?".to_string(), |l| l.to_string()),
+            if marks.is_empty() { "-".to_string() } else { marks.join(" ") },
+            s.open_windows,
+            c.bars,
+            c.late,
+            c.bad
+        );
+        self.last = now;
+        self.last_counters = c;
+        self.next = now + self.every;
+    }
+
+    /// Records between the consumer's position and the end of each owned partition.
+    fn lag(&self, consumer: &BaseConsumer<JobContext>) -> Option<i64> {
+        let positions = consumer.position().ok()?;
+        let mut total = 0;
+        for e in positions.elements() {
+            let (_, high) = consumer
+                .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1))
+                .ok()?;
+            let at = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => continue,
+            };
+            total += (high - at).max(0);
+        }
+        Some(total)
+    }
+}

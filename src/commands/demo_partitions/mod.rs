@@ -1,0 +1,273 @@
+//! `stockstream demo-partitions`: a guided walk through partitions, keys, offsets and
+//! consumer groups on a real broker, where every claim it prints (this key goes to that
+//! partition, at these offsets, with this lag) is checked against what the broker reports.
+
+mod group;
+mod placement;
+mod read;
+mod replay;
+mod show;
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+
+use crate::admin::{Admin, TopicInfo};
+use crate::cli::GlobalArgs;
+use crate::kafka::Kafka;
+use crate::table::Table;
+use crate::topic_name::TopicName;
+use placement::Sender;
+use show::Show;
+
+/// The log target of every demo line.
+pub const LOG: &str = "PartitionDemo";
+
+/// Steps of the walk, for the "Step n/N" headings.
+const STEPS: usize = 6;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topic for the demo. Created when missing (and removed at the end unless --keep);
+    /// reused as it is when it exists (and then left in place).
+    #[arg(long, default_value = "stockstream_demo_partitions")]
+    topic: TopicName,
+
+    /// Number of partitions when the demo creates its topic.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    partitions: i32,
+
+    /// How many records each key (each of the seven symbols) gets.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    records_per_key: u32,
+
+    /// Keep the topic and the demo's consumer group at the end, to look at them afterwards.
+    #[arg(long)]
+    keep: bool,
+
+    /// Pause after each step until Enter is pressed (only when stdin is a terminal).
+    #[arg(long)]
+    step: bool,
+
+    /// The longest any request or wait may take, connecting included.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    timeout: Duration,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+    let kafka = Kafka::new(global);
+    let admin = Admin::connect(&kafka, args.timeout)?;
+    let mut walk = Walk::new(
+        Show::new(global.color.enabled(std::io::stdout().is_terminal())),
+        args.step,
+    );
+    // A fresh group per run, so that "nothing committed yet" is true at the start.
+    let group = format!("stockstream-demo-{}", std::process::id());
+    walk.begin("Partitions are lanes");
+    let (topic, created) = prepare_topic(&admin, &args)?;
+    let outcome = tour(&mut walk, &kafka, &admin, &topic, &group, &args);
+    walk.begin_last("Clean-up");
+    walk.show.say(if args.keep {
+        "--keep: the topic and the consumer group stay, to be looked at with other tools."
+    } else {
+        "The demo removes its consumer group, and its topic if it made it (--keep keeps both)."
+    });
+    let cleaned = clean_up(&admin, &topic.name, created, &group, args.keep);
+    match (outcome, cleaned) {
+        (Err(e), Err(cleanup)) => {
+            tracing::warn!(target: LOG, "cleaning up after the failure failed too: {cleanup:#}");
+            Err(e)
+        }
+        (outcome, cleaned) => outcome.and(cleaned),
+    }
+}
+
+/// The rest of step 1, and steps 2 to 6, on a topic that is there.
+fn tour(
+    walk: &mut Walk,
+    kafka: &Kafka,
+    admin: &Admin,
+    topic: &TopicInfo,
+    group: &str,
+    args: &Args,
+) -> anyhow::Result<()> {
+    show_topic(&walk.show, admin, topic)?;
+    let partitions = topic.partitions.len();
+    let mut sender = Sender::new(kafka, &topic.name, args.timeout)?;
+
+    walk.begin("A key picks its lane: murmur2(key) % partitions");
+    walk.show.say(&format!(
+        "Each tick is sent with its symbol as the key. The producer hashes the key with murmur2,\n\
+         clears the sign bit and takes the rest modulo the partition count ({partitions}): the same\n\
+         key always lands in the same partition. Worked out here first, then compared with the\n\
+         partition in the broker's delivery report:"
+    ));
+    let mut sent = sender.send(1)?;
+    placement::check_placement(&walk.show, &sent, partitions)?;
+
+    walk.begin("Offsets grow per partition");
+    sent.extend(sender.send(args.records_per_key - 1)?);
+    tracing::info!(target: LOG, "📤 Sent {} records to `{}`, all delivered", sent.len(), topic.name);
+    walk.show.say(&format!(
+        "Each partition numbers its records 0, 1, 2, … as it appends them: the offset. Every\n\
+         lane counts on its own. The {} records sent ({} per key), as offset:key in their lane:",
+        sent.len(),
+        args.records_per_key
+    ));
+    placement::show_lanes(&walk.show, &sent, partitions);
+
+    walk.begin("Order is kept per key");
+    walk.show.say(
+        "A key's records are all in one lane, one after another, so a consumer sees each symbol's\n\
+         ticks in the order they were sent. Between lanes there is no order at all.",
+    );
+    placement::check_order(&walk.show, &sent)?;
+
+    walk.begin("Offsets are bookmarks: replay");
+    walk.show.say(
+        "Reading removes nothing. A consumer may go back to any offset still there and read\n\
+         again. Records leave a topic through retention (retention.ms, 7 days by default;\n\
+         retention.bytes) or compaction, whether anyone read them or not.",
+    );
+    let reader = read::consumer(kafka, group)?;
+    replay::replay(&walk.show, &reader, &topic.name, &sent, args.timeout)?;
+    drop(reader);
+
+    walk.begin("Consumer groups: committed offsets and lag");
+    group::walk(&group::Ctx {
+        show: &walk.show,
+        kafka,
+        admin,
+        topic,
+        group,
+        timeout: args.timeout,
+    })
+}
+
+/// Step 1: the topic, created with `--partitions` or reused as it is; true when created.
+fn prepare_topic(admin: &Admin, args: &Args) -> anyhow::Result<(TopicInfo, bool)> {
+    let name = args.topic.as_str();
+    let created = match admin.topic(name)? {
+        Some(t) => {
+            tracing::info!(
+                target: LOG,
+                "♻️ Topic `{name}` exists already ({} partitions): reusing it as it is",
+                t.partitions.len()
+            );
+            false
+        }
+        None => {
+            // -1: the broker's default replication factor, right for any cluster size.
+            admin
+                .create(name, args.partitions, -1, &[])
+                .with_context(|| format!("creating topic `{name}` on {}", admin.brokers()))?;
+            tracing::info!(target: LOG, "🆕 Created topic `{name}` with {} partitions", args.partitions);
+            true
+        }
+    };
+    let topic = admin
+        .topic(name)?
+        .ok_or_else(|| anyhow!("topic `{name}` vanished from {}", admin.brokers()))?;
+    Ok((topic, created))
+}
+
+/// Step 1: the lanes, and the offset each will give its next record.
+fn show_topic(show: &Show, admin: &Admin, topic: &TopicInfo) -> anyhow::Result<()> {
+    show.say(&format!(
+        "Topic `{}` has {} partitions: lanes, each an append-only log of\n\
+         its own on a broker (its leader). Lanes are written and read in parallel.",
+        topic.name,
+        topic.partitions.len()
+    ));
+    let offsets = admin.offsets(&[topic])?;
+    let mut table = Table::new(vec!["PARTITION", "LEADER", "REPLICAS", "NEXT OFFSET"]);
+    for p in &topic.partitions {
+        table.row(vec![
+            p.id.to_string(),
+            p.leader.to_string(),
+            p.replicas.len().to_string(),
+            offsets
+                .get(&(topic.name.clone(), p.id))
+                .map_or(0, |o| o.latest)
+                .to_string(),
+        ]);
+    }
+    show.table(table);
+    Ok(())
+}
+
+/// Removes what the demo made, unless `--keep`; a topic that was there before stays.
+fn clean_up(
+    admin: &Admin,
+    topic: &str,
+    created: bool,
+    group: &str,
+    keep: bool,
+) -> anyhow::Result<()> {
+    if keep {
+        tracing::info!(
+            target: LOG,
+            "📌 --keep: topic `{topic}` and consumer group `{group}` stay; `stockstream topic describe {topic}` shows the topic"
+        );
+        return Ok(());
+    }
+    if admin.delete_group(group)? {
+        tracing::info!(target: LOG, "🗑️ Removed consumer group `{group}`");
+    }
+    if created {
+        admin.delete(topic)?;
+        tracing::info!(target: LOG, "🗑️ Removed topic `{topic}`");
+    } else {
+        tracing::info!(target: LOG, "👍 Topic `{topic}` was there before the demo, so it stays");
+    }
+    Ok(())
+}
+
+/// The step headings, and the pauses between steps with `--step`.
+struct Walk {
+    show: Show,
+    pause: bool,
+    done: usize,
+}
+
+impl Walk {
+    fn new(show: Show, step: bool) -> Self {
+        // Without a terminal nobody can press Enter: waiting would only hang a script.
+        let pause = step && std::io::stdin().is_terminal();
+        if step && !pause {
+            tracing::info!(target: LOG, "--step: stdin is not a terminal, so the demo runs on without pausing");
+        }
+        Walk {
+            show,
+            pause,
+            done: 0,
+        }
+    }
+
+    fn begin(&mut self, title: &str) {
+        self.wait();
+        self.done += 1;
+        self.show
+            .heading(&format!("Step {}/{STEPS} · {title}", self.done));
+    }
+
+    fn begin_last(&mut self, title: &str) {
+        self.wait();
+        self.show.heading(title);
+    }
+
+    /// Waits for Enter. A terminal that cannot be read or written to ends the pause rather
+    /// than the demo: the walk-through is still worth finishing (and cleaning up after).
+    fn wait(&self) {
+        if !self.pause || self.done == 0 {
+            return;
+        }
+        let _ = std::io::stdout().flush();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "⏎  Press Enter for the next step ");
+        let _ = err.flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+    }
+}

@@ -1,0 +1,546 @@
+//! `stockstream aggregate` on the real broker: the bars it commits are exactly those an
+//! independent computation expects, each once; every bad and late record is in the
+//! dead-letter topic once with its reason and source; watermarks never stall.
+
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message as _;
+
+use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw, Read};
+use crate::support::{broker, on_broker, unique, wait_for, Run};
+
+/// 2026-01-01T00:00:00Z, in ms: the data set lives well in the past.
+const T0: i64 = 1_767_225_600_000;
+
+#[derive(Clone)]
+enum Rec {
+    Good {
+        symbol: &'static str,
+        at_ms: i64,
+        price: f64,
+        volume: u64,
+    },
+    Bad {
+        payload: Option<Vec<u8>>,
+        reason: &'static str,
+    },
+}
+
+fn good(symbol: &'static str, at_s: f64, price: f64, volume: u64) -> Rec {
+    Rec::Good {
+        symbol,
+        at_ms: (at_s * 1000.0) as i64,
+        price,
+        volume,
+    }
+}
+
+fn bad(payload: &[u8], reason: &'static str) -> Rec {
+    Rec::Bad {
+        payload: Some(payload.to_vec()),
+        reason,
+    }
+}
+
+impl Rec {
+    fn payload(&self) -> Option<Vec<u8>> {
+        match self {
+            Rec::Good {
+                symbol,
+                at_ms,
+                price,
+                volume,
+            } => Some(
+                format!(
+                    r#"{{"symbol":"{symbol}","price":{price},"volume":{volume},"timestamp":{}}}"#,
+                    (T0 + at_ms) as f64 / 1000.0
+                )
+                .into_bytes(),
+            ),
+            Rec::Bad { payload, .. } => payload.clone(),
+        }
+    }
+
+    fn key(&self) -> Option<&'static str> {
+        match self {
+            Rec::Good { symbol, .. } => Some(symbol),
+            Rec::Bad { .. } => Some("AAPL"),
+        }
+    }
+}
+
+/// Partition 0: AAPL and MSFT; partition 1: TSLA and META; partition 2: nothing at all.
+fn data_set() -> Vec<(i32, Rec)> {
+    let too_large = format!(r#"{{"symbol":"AAPL","pad":"{}"}}"#, "x".repeat(70_000));
+    vec![
+        (0, good("AAPL", 0.5, 100.0, 10)),
+        (0, good("MSFT", 1.0, 400.0, 0)),
+        (0, good("AAPL", 3.0, 101.0, 20)),
+        (0, good("AAPL", 5.0, 102.0, 5)),
+        (0, good("AAPL", 2.0, 99.0, 1)), // out of order, within the lateness
+        (0, bad(b"this is not json", "invalid_json")),
+        (0, good("AAPL", 9.0, 103.0, 7)),
+        (0, good("AAPL", 1.5, 98.0, 3)),  // late
+        (0, good("MSFT", 1.2, 401.0, 0)), // late
+        (0, bad(b"{\"symbol\":\"AA\xffPL\"}", "invalid_utf8")),
+        (
+            0,
+            bad(
+                br#"{"symbol":"AAPL","price":0,"volume":1,"timestamp":1767225601}"#,
+                "invalid_record",
+            ),
+        ),
+        (0, good("AAPL", 10.0, 104.0, 1)),
+        (0, good("MSFT", 10.5, 402.0, 0)),
+        (1, good("TSLA", 0.1, 250.0, 100)),
+        (1, good("META", 0.2, 500.0, 50)),
+        (
+            1,
+            bad(
+                br#"{"symbol":"TSLA","price":250.5,"timestamp":1767225601}"#,
+                "invalid_record",
+            ),
+        ),
+        (1, good("TSLA", 4.0, 251.0, 1)),
+        (1, good("META", 12.0, 510.0, 5)),
+        (1, good("TSLA", 6.0, 252.0, 2)), // late
+        (1, bad(too_large.as_bytes(), "too_large")),
+        (
+            1,
+            Rec::Bad {
+                payload: None,
+                reason: "invalid_json",
+            },
+        ),
+        (1, good("TSLA", 13.0, 253.0, 3)),
+        (1, good("META", 13.5, 505.5, 1)),
+    ]
+}
+
+/// What an exact aggregation gives: (symbol, window start ms) → bar.
+#[derive(Debug, Clone, PartialEq)]
+struct Expected {
+    trades: u64,
+    volume: u64,
+    open: (i64, i64, f64),
+    close: (i64, i64, f64),
+    high: f64,
+    low: f64,
+    pv: f64,
+    sum: f64,
+}
+
+/// Bars by (symbol, window start ms).
+type Bars = BTreeMap<(String, i64), Expected>;
+/// Dead-letter reasons by (partition, offset).
+type DeadLetters = BTreeMap<(i32, i64), &'static str>;
+
+/// The independent computation of the bars and the dead letters.
+fn expected(
+    data: &[(i32, Rec)],
+    size_ms: i64,
+    slide_ms: i64,
+    lateness_ms: i64,
+) -> (Bars, DeadLetters) {
+    let mut bars: BTreeMap<(String, i64), Expected> = BTreeMap::new();
+    let mut dead = BTreeMap::new();
+    let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut max_seen: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, rec) in data {
+        let offset = *next_offset.entry(*p).and_modify(|o| *o += 1).or_insert(0);
+        let (symbol, at, price, volume) = match rec {
+            Rec::Bad { reason, .. } => {
+                dead.insert((*p, offset), *reason);
+                continue;
+            }
+            Rec::Good {
+                symbol,
+                at_ms,
+                price,
+                volume,
+            } => (*symbol, T0 + at_ms, *price, *volume),
+        };
+        let watermark = max_seen.get(p).map(|m| m - lateness_ms);
+        let mut counted = false;
+        let mut start = at.div_euclid(slide_ms) * slide_ms;
+        while start + size_ms > at {
+            if watermark.is_none_or(|w| w < start + size_ms) {
+                counted = true;
+                let e = bars.entry((symbol.to_string(), start)).or_insert(Expected {
+                    trades: 0,
+                    volume: 0,
+                    open: (i64::MAX, 0, 0.0),
+                    close: (i64::MIN, 0, 0.0),
+                    high: f64::MIN,
+                    low: f64::MAX,
+                    pv: 0.0,
+                    sum: 0.0,
+                });
+                e.trades += 1;
+                e.volume += volume;
+                if (at, offset) < (e.open.0, e.open.1) {
+                    e.open = (at, offset, price);
+                }
+                if (at, offset) >= (e.close.0, e.close.1) {
+                    e.close = (at, offset, price);
+                }
+                e.high = e.high.max(price);
+                e.low = e.low.min(price);
+                e.pv += price * volume as f64;
+                e.sum += price;
+            }
+            start -= slide_ms;
+        }
+        if !counted {
+            dead.insert((*p, offset), "late");
+        }
+        let m = max_seen.entry(*p).or_insert(i64::MIN);
+        *m = (*m).max(at);
+    }
+    (bars, dead)
+}
+
+fn rfc3339_ms(text: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap()
+}
+
+#[track_caller]
+fn assert_bars_match(read: &[Read], want: &BTreeMap<(String, i64), Expected>, size_ms: i64) {
+    let mut seen = BTreeMap::new();
+    for r in read {
+        let v: serde_json::Value = serde_json::from_slice(&r.payload).expect("bar JSON");
+        let symbol = v["symbol"].as_str().unwrap().to_string();
+        assert_eq!(r.key.as_deref(), Some(symbol.as_bytes()), "key = symbol");
+        let start = rfc3339_ms(v["window_start"].as_str().unwrap());
+        assert_eq!(
+            rfc3339_ms(v["window_end"].as_str().unwrap()),
+            start + size_ms
+        );
+        assert_eq!(v["final"], true);
+        let previous = seen.insert((symbol.clone(), start), v.clone());
+        assert!(previous.is_none(), "bar {symbol} {start} emitted twice");
+        let e = want
+            .get(&(symbol.clone(), start))
+            .unwrap_or_else(|| panic!("unexpected bar {v}"));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-3;
+        assert_eq!(v["trades"], e.trades, "{v}");
+        assert_eq!(v["volume"], e.volume, "{v}");
+        assert!(
+            close(v["open"].as_f64().unwrap(), e.open.2),
+            "open {v} {e:?}"
+        );
+        assert!(
+            close(v["close"].as_f64().unwrap(), e.close.2),
+            "close {v} {e:?}"
+        );
+        assert!(close(v["high"].as_f64().unwrap(), e.high), "high {v}");
+        assert!(close(v["low"].as_f64().unwrap(), e.low), "low {v}");
+        assert!(
+            close(v["avg_price"].as_f64().unwrap(), e.sum / e.trades as f64),
+            "avg {v}"
+        );
+        if e.volume == 0 {
+            assert!(v["vwap"].is_null(), "zero volume has no vwap: {v}");
+        } else {
+            assert!(
+                close(v["vwap"].as_f64().unwrap(), e.pv / e.volume as f64),
+                "vwap {v}"
+            );
+        }
+    }
+    let missing: Vec<_> = want.keys().filter(|k| !seen.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "bars never emitted: {missing:?}");
+}
+
+#[track_caller]
+fn assert_dead_letters(
+    read: &[Read],
+    want: &BTreeMap<(i32, i64), &'static str>,
+    source: &str,
+    data: &[(i32, Rec)],
+) {
+    let mut seen = BTreeMap::new();
+    for r in read {
+        let h: BTreeMap<&str, &str> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(h.get("stockstream.source.topic"), Some(&source));
+        let p: i32 = h["stockstream.source.partition"].parse().unwrap();
+        let o: i64 = h["stockstream.source.offset"].parse().unwrap();
+        assert!(!h["stockstream.error.message"].is_empty());
+        let previous = seen.insert((p, o), h["stockstream.error.reason"].to_string());
+        assert!(previous.is_none(), "dead letter {p}/{o} written twice");
+        // The original bytes and key, unchanged.
+        let original = data
+            .iter()
+            .filter(|(dp, _)| *dp == p)
+            .nth(usize::try_from(o).unwrap())
+            .unwrap();
+        assert_eq!(
+            r.payload,
+            original.1.payload().unwrap_or_default(),
+            "payload of {p}/{o}"
+        );
+        assert_eq!(r.key.as_deref(), original.1.key().map(str::as_bytes));
+    }
+    let got: BTreeMap<(i32, i64), &str> = seen.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(&got, want);
+}
+
+fn load(topic: &str, data: &[(i32, Rec)]) {
+    create_topic(topic, 3);
+    load_into(topic, data);
+}
+
+fn aggregate(topic: &str, group: &str, extra: &[&str]) -> Child {
+    let output = format!("{topic}.bars");
+    let mut args = vec![
+        "aggregate",
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--from",
+        "earliest",
+        "--output-topic",
+        &output,
+        "--progress-interval",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
+    on_broker(&args).spawn().expect("starting aggregate")
+}
+
+fn stop(child: Child) -> Run {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    wait_for(child, Duration::from_secs(60))
+}
+
+fn check_data_set(size: &str, slide: Option<&str>, size_ms: i64, slide_ms: i64) {
+    let topic = unique("agg-set");
+    let data = data_set();
+    load(&topic, &data);
+    let (bars, dead) = expected(&data, size_ms, slide_ms, 2_000);
+    let mut extra = vec![
+        "--window",
+        size,
+        "--watermark",
+        "2s",
+        "--idle-timeout",
+        "2s",
+        "--instance-id",
+        "solo",
+    ];
+    if let Some(s) = slide {
+        extra.extend_from_slice(&["--slide", s]);
+    }
+    let child = aggregate(&topic, &unique("g"), &extra);
+    let out = read_committed(
+        &format!("{topic}.bars"),
+        bars.len(),
+        Duration::from_secs(90),
+        Duration::from_secs(3),
+    );
+    let run = stop(child);
+    run.assert_code(0);
+    assert_bars_match(&out, &bars, size_ms);
+    let dlq = read_committed(
+        &format!("{topic}.dlq"),
+        dead.len(),
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    );
+    assert_dead_letters(&dlq, &dead, &topic, &data);
+    // Off a terminal, each emitted bar is also one JSON line on stdout.
+    let lines = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"window_start\""))
+        .count();
+    assert_eq!(lines, bars.len(), "{}", run.stdout);
+}
+
+#[test]
+fn tumbling_bars_and_dead_letters_match_an_independent_computation() {
+    check_data_set("4s", None, 4_000, 4_000);
+}
+
+#[test]
+fn hopping_bars_and_dead_letters_match_an_independent_computation() {
+    check_data_set("4s", Some("2s"), 4_000, 2_000);
+}
+
+#[test]
+fn two_instances_split_the_partitions_and_emit_the_same_bars_as_one() {
+    let topic = unique("agg-two");
+    let data = data_set();
+    load(&topic, &data);
+    let (bars, dead) = expected(&data, 4_000, 4_000, 2_000);
+    let group = unique("g2");
+    let common = [
+        "--window",
+        "4s",
+        "--watermark",
+        "2s",
+        "--idle-timeout",
+        "2s",
+    ];
+    let mut a_args = common.to_vec();
+    a_args.extend_from_slice(&["--instance-id", "a"]);
+    let mut b_args = common.to_vec();
+    b_args.extend_from_slice(&["--instance-id", "b"]);
+    let a = aggregate(&topic, &group, &a_args);
+    let b = aggregate(&topic, &group, &b_args);
+    let out = read_committed(
+        &format!("{topic}.bars"),
+        bars.len(),
+        Duration::from_secs(90),
+        Duration::from_secs(3),
+    );
+    let (ra, rb) = (stop(a), stop(b));
+    ra.assert_code(0);
+    rb.assert_code(0);
+    assert_bars_match(&out, &bars, 4_000);
+    let dlq = read_committed(
+        &format!("{topic}.dlq"),
+        dead.len(),
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    );
+    assert_dead_letters(&dlq, &dead, &topic, &data);
+    // Both took part: each was assigned partitions.
+    for run in [&ra, &rb] {
+        assert!(
+            run.stderr.contains("Partitions assigned: "),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_partition_without_data_never_delays_the_others() {
+    let topic = unique("agg-empty");
+    create_topic(&topic, 3);
+    // Thirty seconds of AAPL in partition 0 only; partitions 1 and 2 stay empty.
+    let data: Vec<(i32, Rec)> = (0..30)
+        .map(|s| (0, good("AAPL", f64::from(s), 100.0, 1)))
+        .collect();
+    load_into(&topic, &data);
+    // No idle help at all: only partition 0's own watermark can close windows.
+    let child = aggregate(
+        &topic,
+        &unique("g3"),
+        &[
+            "--window",
+            "4s",
+            "--watermark",
+            "1s",
+            "--idle-timeout",
+            "1h",
+            "--instance-id",
+            "e",
+        ],
+    );
+    // Watermark 29 − 1 = 28s: windows [0,4) … [24,28) are final.
+    let out = read_committed(
+        &format!("{topic}.bars"),
+        7,
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    );
+    stop(child).assert_code(0);
+    assert_eq!(out.len(), 7);
+}
+
+fn load_into(topic: &str, data: &[(i32, Rec)]) {
+    let raw: Vec<Raw> = data
+        .iter()
+        .map(|(p, r)| Raw {
+            partition: *p,
+            key: r.key().map(|k| k.as_bytes().to_vec()),
+            value: r.payload(),
+        })
+        .collect();
+    produce_raw(topic, &raw);
+}
+
+#[test]
+fn the_last_window_is_emitted_soon_after_the_producer_stops() {
+    let topic = unique("agg-live");
+    create_topic(&topic, 3);
+    let group = unique("g4");
+    let child = aggregate(
+        &topic,
+        &group,
+        &[
+            "--window",
+            "2s",
+            "--watermark",
+            "1s",
+            "--idle-timeout",
+            "2s",
+            "--instance-id",
+            "live",
+        ],
+    );
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker().bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let produced = crate::support::run_for(
+        on_broker(&[
+            "produce",
+            "--topic",
+            &topic,
+            "--rate",
+            "50",
+            "--duration",
+            "3s",
+            "--symbols",
+            "AAPL",
+        ]),
+        Duration::from_secs(60),
+    );
+    produced.assert_code(0);
+    let stopped = Instant::now();
+    // The last tick's window: read the topic's newest tick time.
+    let last_tick = crate::support::kafka::read_all(&topic)
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.payload).unwrap()["timestamp"]
+                .as_f64()
+                .unwrap()
+        })
+        .fold(0.0, f64::max);
+    let last_window_end = ((last_tick * 1000.0) as i64).div_euclid(2_000) * 2_000 + 2_000;
+    reader.subscribe(&[&format!("{topic}.bars")]).unwrap();
+    let deadline = stopped + Duration::from_secs(30);
+    let arrived = loop {
+        assert!(Instant::now() < deadline, "the last window never came");
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) {
+            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            if rfc3339_ms(v["window_end"].as_str().unwrap()) == last_window_end {
+                break Instant::now();
+            }
+        }
+    };
+    stop(child).assert_code(0);
+    // max(idle timeout 2s, window 2s + lateness 1s) = 3s, plus a margin for a busy machine.
+    let took = arrived.duration_since(stopped);
+    assert!(
+        took <= Duration::from_secs(3) + Duration::from_secs(4),
+        "took {took:?}"
+    );
+}
