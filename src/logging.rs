@@ -107,7 +107,8 @@ fn level_look(level: Level, critical: bool) -> (&'static str, &'static str, Colo
 /// The component name shown in a line: an explicit target such as `StockProducer`, or
 /// `librdkafka` for the client library's own messages.
 fn component(target: &str) -> &str {
-    if target.starts_with("rdkafka") || target == "librdkafka" {
+    // "log" is what events bridged from the `log` crate carry; rdkafka is its one user here.
+    if target.starts_with("rdkafka") || target == "librdkafka" || target == "log" {
         "librdkafka"
     } else if target.contains("::") {
         "stockstream"

@@ -8,6 +8,8 @@ use std::io::Write as _;
 use garde::{Unvalidated, Valid, Validate};
 use serde::{Deserialize, Serialize};
 
+mod fast;
+
 /// A ticker symbol: the fixed set of stocks stockstream knows.
 #[allow(clippy::upper_case_acronyms)] // tickers are spelled as on the exchange and the wire
 #[derive(
@@ -190,6 +192,9 @@ impl StockRecord {
 pub fn decode(bytes: &[u8]) -> Result<ValidRecord, RecordError> {
     if bytes.is_empty() {
         return Err(RecordError::Empty);
+    }
+    if let Some(record) = fast::parse(bytes) {
+        return record.validated();
     }
     match serde_json::from_slice::<StockRecord>(bytes) {
         Ok(record) => record.validated(),

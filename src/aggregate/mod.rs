@@ -6,4 +6,4 @@ pub mod engine;
 pub mod window;
 
 pub use bar::Bar;
-pub use engine::{Checkpoint, Engine, Outcome, Rules};
+pub use engine::{ByPartition, Checkpoint, Engine, Outcome, Rules};

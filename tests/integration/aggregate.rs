@@ -3,14 +3,16 @@
 //! dead-letter topic once with its reason and source; watermarks never stall.
 
 use std::collections::BTreeMap;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 
-use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw, Read};
-use crate::support::{broker, on_broker, unique, wait_for, Run};
+use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw};
+use crate::support::model::{
+    assert_bars_match, assert_dead_letters, expected, log_of, rfc3339_ms, DeadLetters,
+};
+use crate::support::{broker, on_broker, unique, Run, Running};
 
 /// 2026-01-01T00:00:00Z, in ms: the data set lives well in the past.
 const T0: i64 = 1_767_225_600_000;
@@ -120,178 +122,17 @@ fn data_set() -> Vec<(i32, Rec)> {
     ]
 }
 
-/// What an exact aggregation gives: (symbol, window start ms) → bar.
-#[derive(Debug, Clone, PartialEq)]
-struct Expected {
-    trades: u64,
-    volume: u64,
-    open: (i64, i64, f64),
-    close: (i64, i64, f64),
-    high: f64,
-    low: f64,
-    pv: f64,
-    sum: f64,
-}
-
-/// Bars by (symbol, window start ms).
-type Bars = BTreeMap<(String, i64), Expected>;
-/// Dead-letter reasons by (partition, offset).
-type DeadLetters = BTreeMap<(i32, i64), &'static str>;
-
-/// The independent computation of the bars and the dead letters.
-fn expected(
-    data: &[(i32, Rec)],
-    size_ms: i64,
-    slide_ms: i64,
-    lateness_ms: i64,
-) -> (Bars, DeadLetters) {
-    let mut bars: BTreeMap<(String, i64), Expected> = BTreeMap::new();
-    let mut dead = BTreeMap::new();
-    let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut max_seen: BTreeMap<i32, i64> = BTreeMap::new();
+/// The model read the data set back from Kafka; its verdicts on the bad records must be the
+/// ones the data set was written to exercise.
+#[track_caller]
+fn assert_reasons_as_designed(data: &[(i32, Rec)], dead: &DeadLetters) {
+    let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
     for (p, rec) in data {
-        let offset = *next_offset.entry(*p).and_modify(|o| *o += 1).or_insert(0);
-        let (symbol, at, price, volume) = match rec {
-            Rec::Bad { reason, .. } => {
-                dead.insert((*p, offset), *reason);
-                continue;
-            }
-            Rec::Good {
-                symbol,
-                at_ms,
-                price,
-                volume,
-            } => (*symbol, T0 + at_ms, *price, *volume),
-        };
-        let watermark = max_seen.get(p).map(|m| m - lateness_ms);
-        let mut counted = false;
-        let mut start = at.div_euclid(slide_ms) * slide_ms;
-        while start + size_ms > at {
-            if watermark.is_none_or(|w| w < start + size_ms) {
-                counted = true;
-                let e = bars.entry((symbol.to_string(), start)).or_insert(Expected {
-                    trades: 0,
-                    volume: 0,
-                    open: (i64::MAX, 0, 0.0),
-                    close: (i64::MIN, 0, 0.0),
-                    high: f64::MIN,
-                    low: f64::MAX,
-                    pv: 0.0,
-                    sum: 0.0,
-                });
-                e.trades += 1;
-                e.volume += volume;
-                if (at, offset) < (e.open.0, e.open.1) {
-                    e.open = (at, offset, price);
-                }
-                if (at, offset) >= (e.close.0, e.close.1) {
-                    e.close = (at, offset, price);
-                }
-                e.high = e.high.max(price);
-                e.low = e.low.min(price);
-                e.pv += price * volume as f64;
-                e.sum += price;
-            }
-            start -= slide_ms;
-        }
-        if !counted {
-            dead.insert((*p, offset), "late");
-        }
-        let m = max_seen.entry(*p).or_insert(i64::MIN);
-        *m = (*m).max(at);
-    }
-    (bars, dead)
-}
-
-fn rfc3339_ms(text: &str) -> i64 {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap()
-}
-
-#[track_caller]
-fn assert_bars_match(read: &[Read], want: &BTreeMap<(String, i64), Expected>, size_ms: i64) {
-    let mut seen = BTreeMap::new();
-    for r in read {
-        let v: serde_json::Value = serde_json::from_slice(&r.payload).expect("bar JSON");
-        let symbol = v["symbol"].as_str().unwrap().to_string();
-        assert_eq!(r.key.as_deref(), Some(symbol.as_bytes()), "key = symbol");
-        let start = rfc3339_ms(v["window_start"].as_str().unwrap());
-        assert_eq!(
-            rfc3339_ms(v["window_end"].as_str().unwrap()),
-            start + size_ms
-        );
-        assert_eq!(v["final"], true);
-        let previous = seen.insert((symbol.clone(), start), v.clone());
-        assert!(previous.is_none(), "bar {symbol} {start} emitted twice");
-        let e = want
-            .get(&(symbol.clone(), start))
-            .unwrap_or_else(|| panic!("unexpected bar {v}"));
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-3;
-        assert_eq!(v["trades"], e.trades, "{v}");
-        assert_eq!(v["volume"], e.volume, "{v}");
-        assert!(
-            close(v["open"].as_f64().unwrap(), e.open.2),
-            "open {v} {e:?}"
-        );
-        assert!(
-            close(v["close"].as_f64().unwrap(), e.close.2),
-            "close {v} {e:?}"
-        );
-        assert!(close(v["high"].as_f64().unwrap(), e.high), "high {v}");
-        assert!(close(v["low"].as_f64().unwrap(), e.low), "low {v}");
-        assert!(
-            close(v["avg_price"].as_f64().unwrap(), e.sum / e.trades as f64),
-            "avg {v}"
-        );
-        if e.volume == 0 {
-            assert!(v["vwap"].is_null(), "zero volume has no vwap: {v}");
-        } else {
-            assert!(
-                close(v["vwap"].as_f64().unwrap(), e.pv / e.volume as f64),
-                "vwap {v}"
-            );
+        let offset = *offsets.entry(*p).and_modify(|o| *o += 1).or_insert(0);
+        if let Rec::Bad { reason, .. } = rec {
+            assert_eq!(dead.get(&(*p, offset)), Some(reason), "record {p}/{offset}");
         }
     }
-    let missing: Vec<_> = want.keys().filter(|k| !seen.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "bars never emitted: {missing:?}");
-}
-
-#[track_caller]
-fn assert_dead_letters(
-    read: &[Read],
-    want: &BTreeMap<(i32, i64), &'static str>,
-    source: &str,
-    data: &[(i32, Rec)],
-) {
-    let mut seen = BTreeMap::new();
-    for r in read {
-        let h: BTreeMap<&str, &str> = r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(h.get("stockstream.source.topic"), Some(&source));
-        let p: i32 = h["stockstream.source.partition"].parse().unwrap();
-        let o: i64 = h["stockstream.source.offset"].parse().unwrap();
-        assert!(!h["stockstream.error.message"].is_empty());
-        let previous = seen.insert((p, o), h["stockstream.error.reason"].to_string());
-        assert!(previous.is_none(), "dead letter {p}/{o} written twice");
-        // The original bytes and key, unchanged.
-        let original = data
-            .iter()
-            .filter(|(dp, _)| *dp == p)
-            .nth(usize::try_from(o).unwrap())
-            .unwrap();
-        assert_eq!(
-            r.payload,
-            original.1.payload().unwrap_or_default(),
-            "payload of {p}/{o}"
-        );
-        assert_eq!(r.key.as_deref(), original.1.key().map(str::as_bytes));
-    }
-    let got: BTreeMap<(i32, i64), &str> = seen.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(&got, want);
 }
 
 fn load(topic: &str, data: &[(i32, Rec)]) {
@@ -299,7 +140,7 @@ fn load(topic: &str, data: &[(i32, Rec)]) {
     load_into(topic, data);
 }
 
-fn aggregate(topic: &str, group: &str, extra: &[&str]) -> Child {
+fn aggregate(topic: &str, group: &str, extra: &[&str]) -> Running {
     let output = format!("{topic}.bars");
     let mut args = vec![
         "aggregate",
@@ -315,20 +156,20 @@ fn aggregate(topic: &str, group: &str, extra: &[&str]) -> Child {
         "1s",
     ];
     args.extend_from_slice(extra);
-    on_broker(&args).spawn().expect("starting aggregate")
+    Running::spawn(on_broker(&args))
 }
 
-fn stop(child: Child) -> Run {
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
-    wait_for(child, Duration::from_secs(60))
+fn stop(child: Running) -> Run {
+    child.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
 }
 
 fn check_data_set(size: &str, slide: Option<&str>, size_ms: i64, slide_ms: i64) {
     let topic = unique("agg-set");
     let data = data_set();
     load(&topic, &data);
-    let (bars, dead) = expected(&data, size_ms, slide_ms, 2_000);
+    let log = log_of(&topic);
+    let (bars, dead) = expected(&log, size_ms, slide_ms, 2_000);
+    assert_reasons_as_designed(&data, &dead);
     let mut extra = vec![
         "--window",
         size,
@@ -358,7 +199,7 @@ fn check_data_set(size: &str, slide: Option<&str>, size_ms: i64, slide_ms: i64) 
         Duration::from_secs(30),
         Duration::from_secs(1),
     );
-    assert_dead_letters(&dlq, &dead, &topic, &data);
+    assert_dead_letters(&dlq, &dead, &topic, &log);
     // Off a terminal, each emitted bar is also one JSON line on stdout.
     let lines = run
         .stdout
@@ -383,7 +224,8 @@ fn two_instances_split_the_partitions_and_emit_the_same_bars_as_one() {
     let topic = unique("agg-two");
     let data = data_set();
     load(&topic, &data);
-    let (bars, dead) = expected(&data, 4_000, 4_000, 2_000);
+    let log = log_of(&topic);
+    let (bars, dead) = expected(&log, 4_000, 4_000, 2_000);
     let group = unique("g2");
     let common = [
         "--window",
@@ -415,7 +257,7 @@ fn two_instances_split_the_partitions_and_emit_the_same_bars_as_one() {
         Duration::from_secs(30),
         Duration::from_secs(1),
     );
-    assert_dead_letters(&dlq, &dead, &topic, &data);
+    assert_dead_letters(&dlq, &dead, &topic, &log);
     // Both took part: each was assigned partitions.
     for run in [&ra, &rb] {
         assert!(
@@ -543,4 +385,59 @@ fn the_last_window_is_emitted_soon_after_the_producer_stops() {
         took <= Duration::from_secs(3) + Duration::from_secs(4),
         "took {took:?}"
     );
+}
+
+#[test]
+fn a_backlog_of_many_batches_is_counted_to_the_last_record() {
+    let topic = unique("agg-backlog");
+    create_topic(&topic, 5);
+    let produced = crate::support::run_for(
+        on_broker(&[
+            "produce", "--topic", &topic, "--rate", "max", "--count", "25000",
+        ]),
+        Duration::from_secs(60),
+    );
+    produced.assert_code(0);
+    let child = aggregate(
+        &topic,
+        &unique("g5"),
+        &[
+            "--window",
+            "1s",
+            "--watermark",
+            "0s",
+            "--idle-timeout",
+            "1s",
+            "--instance-id",
+            "backlog",
+        ],
+    );
+    // Every tick lands in exactly one tumbling window, so the trades of all bars add up to
+    // every record read: none skipped between batches, none counted twice.
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker().bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    reader.subscribe(&[&format!("{topic}.bars")]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut trades = 0;
+    let mut settled: Option<Instant> = None;
+    while settled.is_none_or(|t| Instant::now() < t) {
+        assert!(
+            Instant::now() < deadline,
+            "only {trades} of 25000 trades arrived"
+        );
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
+            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            trades += v["trades"].as_u64().unwrap();
+        }
+        if trades >= 25_000 && settled.is_none() {
+            settled = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+    stop(child).assert_code(0);
+    assert_eq!(trades, 25_000);
 }

@@ -3,7 +3,10 @@
 
 mod aggregate;
 mod cli;
+mod compose;
 mod demo_partitions;
+mod exactly_once;
+mod justfile;
 mod produce;
 mod support;
 mod topic;

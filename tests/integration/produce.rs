@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::support::kafka::{create_topic, murmur2_partition, read_all};
-use crate::support::{on_broker, run_for, stockstream, unique, wait_for};
+use crate::support::{on_broker, run_for, stockstream, unique, Running};
 
 /// The record format, decoded here independently of stockstream's own decoder.
 #[derive(serde::Deserialize)]
@@ -154,13 +154,9 @@ fn field_after<T: std::str::FromStr>(line: &str, label: &str) -> T {
 fn sigint_at_high_rate_stops_cleanly_and_loses_nothing() {
     let topic = unique("produce-sigint");
     create_topic(&topic, 5);
-    let child = on_broker(&["produce", "--topic", &topic, "--rate", "max"])
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(on_broker(&["produce", "--topic", &topic, "--rate", "max"]));
     std::thread::sleep(Duration::from_secs(4));
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
-    let run = wait_for(child, Duration::from_secs(60));
+    let run = child.signal_and_wait(libc::SIGINT, Duration::from_secs(60));
     run.assert_code(0);
     let delivered = summary_count(&run.stderr, "delivered");
     assert!(delivered > 0, "{}", run.stderr);

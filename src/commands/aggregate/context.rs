@@ -2,27 +2,70 @@
 //! work done on them is committed; when partitions arrive, each is restored from the
 //! checkpoint in its commit metadata and started at its replay offset.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::TopicPartitionList;
 
+use super::fetch::{Event, Fetcher};
 use super::pipeline::Pipeline;
 use super::LOG;
 use crate::kafka::Observer;
 
 pub struct JobContext {
     observer: Observer,
-    pipeline: Mutex<Pipeline>,
+    /// Shared with the next consumer if this one fails for good.
+    pipeline: Arc<Mutex<Pipeline>>,
+    fetcher: Mutex<Option<Fetcher>>,
 }
 
 impl JobContext {
-    pub fn new(pipeline: Pipeline) -> Self {
+    pub fn new(pipeline: Arc<Mutex<Pipeline>>) -> Self {
         JobContext {
             observer: Observer::default(),
-            pipeline: Mutex::new(pipeline),
+            pipeline,
+            fetcher: Mutex::new(None),
         }
+    }
+
+    /// Installs the batch reader; before subscribing, so it sees the first assignment.
+    pub fn set_fetcher(&self, fetcher: Fetcher) {
+        *self.fetcher_lock() = Some(fetcher);
+    }
+
+    /// Handles the records waiting (or the first to come within `wait`), as one batch
+    /// stamped `now`. The consumer is not polled meanwhile, so no rebalance can interleave.
+    pub fn drain(&self, wait: Duration, now: Instant) -> anyhow::Result<usize> {
+        let mut fetcher = self.fetcher_lock();
+        let Some(fetcher) = fetcher.as_mut() else {
+            std::thread::sleep(wait);
+            return Ok(0);
+        };
+        let mut pipeline = self.lock();
+        fetcher.drain(wait, |event| match event {
+            Event::Record(input) => pipeline.on_message(&input, now),
+            Event::End(partition) => {
+                pipeline.caught_up(partition);
+                Ok(())
+            }
+            Event::Error(e) => {
+                tracing::warn!(target: LOG, "reading input: {e}");
+                Ok(())
+            }
+        })
+    }
+
+    /// Removes the batch reader; required before the consumer is dropped.
+    pub fn close_fetcher(&self) {
+        drop(self.fetcher_lock().take());
+    }
+
+    fn fetcher_lock(&self) -> MutexGuard<'_, Option<Fetcher>> {
+        self.fetcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the pipeline. Never called from inside a rebalance (which holds it).
@@ -41,6 +84,16 @@ impl JobContext {
 
 crate::kafka::observed_context!(JobContext);
 
+impl JobContext {
+    fn detach(&self, tpl: &TopicPartitionList) {
+        if let Some(f) = self.fetcher_lock().as_mut() {
+            for e in tpl.elements() {
+                f.detach(e.partition());
+            }
+        }
+    }
+}
+
 impl ConsumerContext for JobContext {
     fn rebalance(
         &self,
@@ -51,6 +104,11 @@ impl ConsumerContext for JobContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.lock().assign(consumer, tpl);
+                if let Some(f) = self.fetcher_lock().as_mut() {
+                    for e in tpl.elements() {
+                        f.attach(consumer, e.partition());
+                    }
+                }
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(target: LOG, "taking partitions on: {e}");
                 }
@@ -58,6 +116,7 @@ impl ConsumerContext for JobContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let lost = consumer.assignment_lost();
                 self.lock().revoke(consumer, tpl, lost);
+                self.detach(tpl);
                 if let Err(e) = consumer.unassign() {
                     tracing::error!(target: LOG, "letting partitions go: {e}");
                 }
@@ -65,6 +124,7 @@ impl ConsumerContext for JobContext {
             other => {
                 tracing::error!(target: LOG, "rebalance failed: {other:?}");
                 self.lock().revoke(consumer, tpl, true);
+                self.detach(tpl);
                 let _ = consumer.unassign();
             }
         }

@@ -3,17 +3,19 @@
 //! topic for every bad or late record, and exactly-once output through Kafka transactions.
 
 mod context;
+mod fetch;
 mod output;
 mod pipeline;
 mod progress;
+mod sink;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::ValueEnum;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, Producer as _};
 
 use crate::admin::Admin;
 use crate::aggregate::window::WindowSpec;
@@ -24,7 +26,9 @@ use crate::kafka::Kafka;
 use crate::signals;
 use crate::topic_name::TopicName;
 use context::JobContext;
-use pipeline::{Pipeline, Sink};
+use fetch::{Fetcher, Input};
+use pipeline::Pipeline;
+use sink::Sink;
 
 /// The log target of every aggregate line.
 pub const LOG: &str = "StockAggregator";
@@ -221,35 +225,63 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let stop = signals::install()?;
     prepare_topics(&kafka, &settings)?;
 
-    let producer: BaseProducer<pipeline::Deliveries> = kafka
-        .stream_producer_config(settings.transactional_id().as_deref())
-        .create_with_context(pipeline::Deliveries::default())
-        .context("creating the output producer")?;
-    if settings.guarantee == Guarantee::ExactlyOnce {
-        producer.init_transactions(settings.timeout).with_context(|| {
-            format!(
-                "starting transactions on {} (a broker without transaction support needs --guarantee at-least-once)",
-                kafka.brokers()
-            )
-        })?;
-    } else {
+    if settings.guarantee == Guarantee::AtLeastOnce {
         tracing::warn!(target: LOG, "at-least-once: after a crash some bars and dead-letter records may be written twice");
     }
-    let sink = Sink::new(producer, &settings);
+    let sink = Sink::new(
+        kafka.stream_producer_config(settings.transactional_id().as_deref()),
+        &settings,
+        stop.clone(),
+    )
+    .with_context(|| format!("on {}", kafka.brokers()))?;
     let engine = Engine::new(settings.rules);
-    let context = JobContext::new(Pipeline::new(engine, sink, &settings));
+    let pipeline = Arc::new(Mutex::new(Pipeline::new(engine, sink, &settings)));
+    describe_start(&kafka, &settings);
+    loop {
+        let consumer = start_consumer(&kafka, &settings, Arc::clone(&pipeline))?;
+        let ended = run_loop(&consumer, &settings, &stop);
+        if let Ok(Ended::ConsumerFailed(why)) = &ended {
+            // librdkafka's consumer cannot recover from a fatal error (e.g. its static
+            // membership fenced after a broker restart): start a new one. The pipeline
+            // forgets its partitions first; the new assignment restores them.
+            tracing::warn!(target: LOG, "the consumer failed for good ({why}); starting a new one");
+            consumer.context().with(Pipeline::abandon);
+            consumer.context().close_fetcher();
+            drop(consumer);
+            continue;
+        }
+        let closing = consumer.context().with(|p| p.shutdown(&consumer));
+        consumer.unsubscribe();
+        consumer.context().close_fetcher();
+        return ended.and(closing);
+    }
+}
+
+/// A consumer subscribed to the input, reading through a batch queue, sharing `pipeline`.
+fn start_consumer(
+    kafka: &Kafka,
+    settings: &Settings,
+    pipeline: Arc<Mutex<Pipeline>>,
+) -> anyhow::Result<BaseConsumer<JobContext>> {
     let consumer: BaseConsumer<JobContext> = kafka
         .stream_consumer_config(&settings.group, settings.from, &settings.instance_id)
-        .create_with_context(context)
+        .create_with_context(JobContext::new(pipeline))
         .context("creating the input consumer")?;
+    let fetcher = Fetcher::new(&consumer, &settings.topic, BATCH)
+        .context("creating the batch queue for input records")?;
+    consumer.context().set_fetcher(fetcher);
     consumer
         .subscribe(&[&settings.topic])
         .with_context(|| format!("subscribing to `{}`", settings.topic))?;
-    describe_start(&kafka, &settings);
-    let result = run_loop(&consumer, &settings, &stop);
-    let closing = consumer.context().with(|p| p.shutdown(&consumer));
-    consumer.unsubscribe();
-    result.and(closing)
+    Ok(consumer)
+}
+
+/// Why the read loop ended.
+enum Ended {
+    /// A stop was asked for (Ctrl+C, SIGTERM, --stop-at-end).
+    Stopped,
+    /// The consumer hit a fatal error.
+    ConsumerFailed(String),
 }
 
 /// Checks the input topic and creates missing output and dead-letter topics with the input's
@@ -309,34 +341,40 @@ fn run_loop(
     consumer: &BaseConsumer<JobContext>,
     settings: &Settings,
     stop: &signals::Stop,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     let started = Instant::now();
     let mut next_commit = started + settings.commit_interval;
     let mut progress = progress::Progress::new(settings, started);
+    let mut last_error: Option<String> = None;
     while !stop.requested() {
         let now = Instant::now();
+        // Rebalances and errors arrive through the consumer itself; records (normally) not.
+        match consumer.poll(Duration::ZERO) {
+            Some(Ok(message)) => {
+                consumer
+                    .context()
+                    .with(|p| p.on_message(&Input::from_message(&message), now))?;
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                consumer.context().with(|p| p.caught_up(partition));
+            }
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                return Ok(Ended::ConsumerFailed(code.to_string()));
+            }
+            Some(Err(err)) => {
+                // The same error repeats while, say, the broker is down: say it once.
+                let text = err.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    tracing::warn!(target: LOG, "reading `{}`: {text}", settings.topic);
+                    last_error = Some(text);
+                }
+            }
+            None => {}
+        }
         let wait = next_commit
             .saturating_duration_since(now)
             .min(Duration::from_millis(100));
-        // Wait for the first record, then take what is already there without waiting: a
-        // zero-timeout poll reads no clock, and this machine's clock is not free.
-        let mut polled = consumer.poll(wait);
-        for taken in 1..=BATCH {
-            match polled {
-                Some(Ok(message)) => consumer.context().with(|p| p.on_message(&message, now))?,
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    consumer.context().with(|p| p.caught_up(partition));
-                }
-                Some(Err(err)) => {
-                    tracing::warn!(target: LOG, "reading `{}`: {err}", settings.topic);
-                }
-                None => break,
-            }
-            if taken == BATCH {
-                break; // nothing polled is ever dropped: the loop ends before the next poll
-            }
-            polled = consumer.poll(Duration::ZERO);
-        }
+        consumer.context().drain(wait, now)?;
         let now = Instant::now();
         if now >= next_commit {
             consumer.context().with(|p| p.commit(consumer))?;
@@ -351,5 +389,5 @@ fn run_loop(
             progress.report(consumer, &snapshot, now);
         }
     }
-    Ok(())
+    Ok(Ended::Stopped)
 }

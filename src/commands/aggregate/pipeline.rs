@@ -4,153 +4,23 @@
 //! at-least-once. Each committed offset carries its partition's checkpoint, so a restart
 //! replays exactly what the open windows need.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message as _, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::JobContext;
+use super::fetch::Input;
 use super::output::Console;
+use super::sink::Sink;
 use super::{EmitMode, Guarantee, LatePolicy, Settings, LOG};
 use crate::aggregate::window::{event_millis, MAX_EVENT_MILLIS};
-use crate::aggregate::{Bar, Checkpoint, Engine, Outcome};
-use crate::kafka::Observer;
+use crate::aggregate::{ByPartition, Checkpoint, Engine, Outcome};
 use crate::record::{self, StockRecord};
 
 /// A payload longer than this is not a tick: dead-lettered as `too_large`.
 const MAX_RECORD_BYTES: usize = 64 * 1024;
-
-/// Counts failed deliveries of the output producer (at-least-once checks them before it
-/// commits input offsets; transactions fail their commit by themselves).
-#[derive(Default)]
-pub struct Deliveries {
-    observer: Observer,
-    failed: AtomicU64,
-    last_failure: Mutex<Option<String>>,
-}
-
-crate::kafka::observed_context!(Deliveries);
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
-        if let Err((err, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut last) = self.last_failure.lock() {
-                *last = Some(err.to_string());
-            }
-        }
-    }
-}
-
-/// Everything the job writes, through one producer.
-pub struct Sink {
-    producer: BaseProducer<Deliveries>,
-    output_topic: String,
-    dlq_topic: String,
-    source_topic: String,
-    transactional: bool,
-    in_transaction: bool,
-}
-
-impl Sink {
-    pub fn new(producer: BaseProducer<Deliveries>, settings: &Settings) -> Self {
-        Sink {
-            producer,
-            output_topic: settings.output_topic.clone(),
-            dlq_topic: settings.dlq_topic.clone(),
-            source_topic: settings.topic.clone(),
-            transactional: settings.guarantee == Guarantee::ExactlyOnce,
-            in_transaction: false,
-        }
-    }
-
-    fn begin(&mut self) -> anyhow::Result<()> {
-        if self.transactional && !self.in_transaction {
-            self.producer
-                .begin_transaction()
-                .context("beginning a transaction")?;
-            self.in_transaction = true;
-        }
-        Ok(())
-    }
-
-    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> anyhow::Result<()> {
-        self.begin()?;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.producer.poll(Duration::from_millis(5));
-                }
-                Err((err, _)) => return Err(err).context("queueing an output record"),
-            }
-        }
-    }
-
-    fn bar(&mut self, bar: &Bar) -> anyhow::Result<()> {
-        let payload = bar.to_json();
-        let topic = self.output_topic.clone();
-        self.send(
-            BaseRecord::to(&topic)
-                .key(bar.symbol.as_str().as_bytes())
-                .payload(&payload[..])
-                .timestamp(bar.window_end),
-        )
-    }
-
-    /// The original key and value, and headers saying why and where from.
-    fn dead_letter(
-        &mut self,
-        msg: &BorrowedMessage<'_>,
-        reason: &str,
-        message: &str,
-    ) -> anyhow::Result<()> {
-        let partition = msg.partition().to_string();
-        let offset = msg.offset().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "stockstream.error.reason",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "stockstream.error.message",
-                value: Some(message),
-            })
-            .insert(Header {
-                key: "stockstream.source.topic",
-                value: Some(self.source_topic.as_str()),
-            })
-            .insert(Header {
-                key: "stockstream.source.partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "stockstream.source.offset",
-                value: Some(offset.as_str()),
-            });
-        let topic = self.dlq_topic.clone();
-        let mut record = BaseRecord::to(&topic)
-            .payload(msg.payload().unwrap_or_default())
-            .headers(headers);
-        if let Some(key) = msg.key() {
-            record = record.key(key);
-        }
-        if let Some(ts) = msg.timestamp().to_millis() {
-            record = record.timestamp(ts);
-        }
-        self.send(record)
-    }
-}
 
 /// Running totals for progress reports and the final summary.
 #[derive(Debug, Default, Clone, Copy)]
@@ -179,10 +49,8 @@ pub struct Pipeline {
     emit: EmitMode,
     guarantee: Guarantee,
     timeout: Duration,
-    /// The last committed checkpoint of each owned partition: where an abort rewinds to.
-    committed: HashMap<i32, Checkpoint>,
     /// The first offset read of each owned partition without a checkpoint.
-    first_read: HashMap<i32, i64>,
+    first_read: ByPartition<i64>,
     dirty: bool,
     counters: Counters,
     started: Instant,
@@ -202,8 +70,7 @@ impl Pipeline {
             emit: settings.emit,
             guarantee: settings.guarantee,
             timeout: settings.timeout,
-            committed: HashMap::new(),
-            first_read: HashMap::new(),
+            first_read: ByPartition::default(),
             dirty: false,
             counters: Counters::default(),
             started: Instant::now(),
@@ -217,12 +84,15 @@ impl Pipeline {
     }
 
     /// Handles one input record; `now` is the time of the batch it came in.
-    pub fn on_message(&mut self, msg: &BorrowedMessage<'_>, now: Instant) -> anyhow::Result<()> {
-        let (partition, offset) = (msg.partition(), msg.offset());
+    pub fn on_message(&mut self, msg: &Input<'_>, now: Instant) -> anyhow::Result<()> {
+        let (partition, offset) = (msg.partition, msg.offset);
+        if !self.engine.owns(partition) {
+            return Ok(()); // fetched before its partition was let go
+        }
         let wall = i64::try_from(now.saturating_duration_since(self.started).as_millis())
             .unwrap_or(i64::MAX);
         self.first_read.entry(partition).or_insert(offset);
-        let decoded = classify(msg.payload());
+        let decoded = classify(msg.payload);
         if self.engine.is_replay(partition, offset) {
             self.counters.replayed += 1;
             match decoded {
@@ -246,7 +116,7 @@ impl Pipeline {
                             "event time {} is behind the watermark of partition {partition}: every window containing it is final",
                             crate::aggregate::bar::rfc3339(t)
                         );
-                        self.sink.dead_letter(msg, "late", &why)?;
+                        self.sink.dead_letter(msg, "late", &why);
                     }
                 }
                 Outcome::Aggregated | Outcome::Replayed => self.counters.processed += 1,
@@ -254,55 +124,66 @@ impl Pipeline {
             Err((reason, why)) => {
                 self.counters.bad += 1;
                 self.engine.skip(partition, offset);
-                self.sink.dead_letter(msg, reason, &why)?;
+                self.sink.dead_letter(msg, reason, &why);
             }
         }
-        self.emit_finals()
+        self.emit_finals();
+        Ok(())
     }
 
     pub fn caught_up(&mut self, partition: i32) {
         self.engine.set_caught_up(partition, true);
     }
 
-    fn emit_finals(&mut self) -> anyhow::Result<()> {
+    fn emit_finals(&mut self) {
         for bar in self.engine.take_finals() {
             // The checkpoint moved (a window closed), so the next commit must record it.
             self.dirty = true;
-            self.sink.bar(&bar)?;
+            self.sink.bar(&bar);
             self.console.show(&bar);
             self.counters.bars += 1;
         }
-        Ok(())
     }
 
     /// Commits output and input offsets (with checkpoints) together.
     pub fn commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
         self.engine.tick(self.wall_ms());
-        self.emit_finals()?;
+        self.emit_finals();
         if self.emit == EmitMode::Update {
             for bar in self.engine.take_updates() {
-                self.sink.bar(&bar)?;
+                self.sink.bar(&bar);
                 self.console.show(&bar);
             }
         }
-        if !self.dirty && !self.sink.in_transaction {
+        if !self.dirty && !self.sink.pending() {
             return Ok(());
         }
-        let (tpl, checkpoints) = self.offsets()?;
-        let done = match self.guarantee {
-            Guarantee::ExactlyOnce => self.commit_transaction(consumer, &tpl),
-            Guarantee::AtLeastOnce => self.commit_plain(consumer, &tpl),
-        }?;
-        if done {
-            self.committed.extend(checkpoints);
-            self.dirty = false;
+        let offsets = self.offsets()?;
+        match self.guarantee {
+            Guarantee::ExactlyOnce => {
+                let group = consumer.group_metadata().ok_or_else(|| {
+                    anyhow!("the consumer has no group metadata to commit offsets with")
+                })?;
+                if !self.sink.commit_transaction(&offsets, &group)? {
+                    self.reload(consumer);
+                    return Ok(());
+                }
+            }
+            Guarantee::AtLeastOnce => {
+                self.sink.flush()?;
+                if offsets.count() > 0 {
+                    consumer
+                        .commit(&offsets, CommitMode::Sync)
+                        .context("committing input offsets")?;
+                }
+            }
         }
+        self.dirty = false;
         Ok(())
     }
 
-    fn offsets(&self) -> anyhow::Result<(TopicPartitionList, Vec<(i32, Checkpoint)>)> {
+    fn offsets(&self) -> anyhow::Result<TopicPartitionList> {
         let mut tpl = TopicPartitionList::new();
-        let mut checkpoints = Vec::new();
         for partition in self.engine.partitions() {
             let Some(c) = self.engine.checkpoint(partition) else {
                 continue;
@@ -310,113 +191,62 @@ impl Pipeline {
             let mut e = tpl.add_partition(&self.topic, partition);
             e.set_offset(Offset::Offset(c.resume_at))?;
             e.set_metadata(c.encode());
-            checkpoints.push((partition, c));
         }
-        Ok((tpl, checkpoints))
+        Ok(tpl)
     }
 
-    /// `Ok(false)` when the transaction had to be aborted (the job then rewinds and redoes it).
-    fn commit_transaction(
-        &mut self,
-        consumer: &BaseConsumer<JobContext>,
-        tpl: &TopicPartitionList,
-    ) -> anyhow::Result<bool> {
-        self.sink.begin()?;
-        let producer = &self.sink.producer;
-        let meta = consumer
-            .group_metadata()
-            .ok_or_else(|| anyhow!("the consumer has no group metadata to commit offsets with"))?;
-        let result = if tpl.count() > 0 {
-            producer.send_offsets_to_transaction(tpl, &meta, self.timeout)
-        } else {
-            Ok(())
-        }
-        .and_then(|()| producer.commit_transaction(self.timeout));
-        match result {
-            Ok(()) => {
-                self.sink.in_transaction = false;
-                Ok(true)
-            }
-            Err(KafkaError::Transaction(e)) if e.txn_requires_abort() || e.is_retriable() => {
-                tracing::warn!(target: LOG, "transaction aborted ({e}); rewinding to the last commit and redoing it");
-                self.sink
-                    .producer
-                    .abort_transaction(self.timeout)
-                    .context("aborting the transaction")?;
-                self.sink.in_transaction = false;
-                self.rewind(consumer);
-                Ok(false)
-            }
-            Err(e) => Err(anyhow!(
-                "committing the transaction failed and cannot be retried: {e}\n  \
-                 hint: another instance with the same --instance-id may have taken over (each instance needs its own)"
-            )),
-        }
-    }
-
-    fn commit_plain(
-        &mut self,
-        consumer: &BaseConsumer<JobContext>,
-        tpl: &TopicPartitionList,
-    ) -> anyhow::Result<bool> {
-        self.sink
-            .producer
-            .flush(self.timeout)
-            .context("waiting for output records to be delivered")?;
-        let failed = self
-            .sink
-            .producer
-            .context()
-            .failed
-            .swap(0, Ordering::Relaxed);
-        if failed > 0 {
-            let why = self
-                .sink
-                .producer
-                .context()
-                .last_failure
-                .lock()
-                .ok()
-                .and_then(|l| l.clone());
-            return Err(anyhow!(
-                "{failed} output records were not delivered ({}); stopping without committing, so a restart redoes them",
-                why.unwrap_or_default()
-            ));
-        }
-        if tpl.count() > 0 {
-            consumer
-                .commit(tpl, CommitMode::Sync)
-                .context("committing input offsets")?;
-        }
-        Ok(true)
-    }
-
-    /// After an abort: back to the last committed state of every owned partition.
-    fn rewind(&mut self, consumer: &BaseConsumer<JobContext>) {
-        let wall = self.wall_ms();
-        let owned: Vec<i32> = self.engine.partitions().collect();
-        for partition in owned {
-            let restore = self.committed.get(&partition).copied();
-            let from = restore
-                .map(|c| c.replay_from)
-                .or_else(|| self.first_read.get(&partition).copied());
-            self.engine.assign(partition, restore, wall);
+    /// After a transaction that did not commit: every owned partition back to what the
+    /// broker has committed, and read again from there.
+    fn reload(&mut self, consumer: &BaseConsumer<JobContext>) {
+        let Ok(mut owned) = consumer.assignment() else {
+            return;
+        };
+        let first_read = std::mem::take(&mut self.first_read);
+        self.restore(consumer, &mut owned);
+        for e in owned.elements() {
+            let from = match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => first_read.get(&e.partition()).copied(),
+            };
             if let Some(from) = from {
-                if let Err(e) =
-                    consumer.seek(&self.topic, partition, Offset::Offset(from), self.timeout)
-                {
-                    tracing::error!(target: LOG, "rewinding partition {partition} to offset {from}: {e}");
+                if let Err(err) = consumer.seek(
+                    &self.topic,
+                    e.partition(),
+                    Offset::Offset(from),
+                    self.timeout,
+                ) {
+                    tracing::error!(target: LOG, "rewinding partition {} to offset {from}: {err}", e.partition());
                 }
             }
         }
-        self.engine.take_finals();
+        self.first_read = first_read;
+        self.dirty = false;
     }
 
     /// Partitions arrive: restore each from its checkpoint and start it at its replay offset.
     pub fn assign(&mut self, consumer: &BaseConsumer<JobContext>, tpl: &mut TopicPartitionList) {
+        for e in tpl.elements() {
+            self.first_read.remove(&e.partition());
+        }
+        let notes = self.restore(consumer, tpl);
+        tracing::info!(target: LOG, "📥 Partitions assigned: {}", notes.join(", "));
+    }
+
+    /// Sets the engine's state of each partition in `tpl` from the broker's committed
+    /// offset and checkpoint, and each element's offset to where reading must start
+    /// (left unset where nothing was committed). Returns a note per partition.
+    fn restore(
+        &mut self,
+        consumer: &BaseConsumer<JobContext>,
+        tpl: &mut TopicPartitionList,
+    ) -> Vec<String> {
         let wall = self.wall_ms();
         let committed = committed_with_retries(consumer, tpl, self.timeout);
+        if committed.is_none() {
+            tracing::error!(target: LOG, "could not read the committed offsets; starting without checkpoints");
+        }
         let mut notes = Vec::new();
+        let mut starts = Vec::new();
         for e in tpl.elements() {
             let partition = e.partition();
             let found = committed.as_ref().and_then(|c| {
@@ -435,29 +265,21 @@ impl Pipeline {
                         "{partition}@{} (replay from {})",
                         c.resume_at, c.replay_from
                     ));
-                    self.committed.insert(partition, c);
+                    starts.push((partition, c.replay_from));
                 }
                 (Some((at, _)), None) => {
                     notes.push(format!("{partition}@{at} (no checkpoint: fresh windows)"));
+                    starts.push((partition, *at));
                 }
-                (None, None) => notes.push(format!("{partition}@{}", "start")),
+                (None, None) => notes.push(format!("{partition}@start")),
             }
             self.engine.assign(partition, restore, wall);
-            self.first_read.remove(&partition);
         }
-        for (partition, c) in &self.committed {
-            if tpl.find_partition(&self.topic, *partition).is_some() {
-                let _ = tpl.set_partition_offset(
-                    &self.topic,
-                    *partition,
-                    Offset::Offset(c.replay_from),
-                );
-            }
+        for (partition, at) in starts {
+            let _ = tpl.set_partition_offset(&self.topic, partition, Offset::Offset(at));
         }
-        if committed.is_none() {
-            tracing::error!(target: LOG, "could not read the committed offsets of the new partitions; starting them without their checkpoints");
-        }
-        tracing::info!(target: LOG, "📥 Partitions assigned: {}", notes.join(", "));
+        self.engine.take_finals();
+        notes
     }
 
     /// Partitions leave: commit the work done on them first (unless they are already lost).
@@ -468,17 +290,13 @@ impl Pipeline {
         lost: bool,
     ) {
         if lost {
-            if self.sink.in_transaction {
-                let _ = self.sink.producer.abort_transaction(self.timeout);
-                self.sink.in_transaction = false;
-            }
+            self.sink.close();
         } else if let Err(e) = self.commit(consumer) {
             tracing::warn!(target: LOG, "committing before a rebalance: {e:#}");
         }
         let mut gone = Vec::new();
         for e in tpl.elements() {
             self.engine.revoke(e.partition());
-            self.committed.remove(&e.partition());
             self.first_read.remove(&e.partition());
             gone.push(e.partition().to_string());
         }
@@ -487,13 +305,21 @@ impl Pipeline {
         }
     }
 
+    /// Forgets every partition and aborts what is open, for a consumer that is gone.
+    pub fn abandon(&mut self) {
+        self.sink.close();
+        let owned: Vec<i32> = self.engine.partitions().collect();
+        for partition in owned {
+            self.engine.revoke(partition);
+        }
+        self.first_read.clear();
+        self.dirty = false;
+    }
+
     /// A clean stop: commit what is final; open windows stay for the next run to rebuild.
     pub fn shutdown(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
         let result = self.commit(consumer);
-        if self.sink.in_transaction {
-            let _ = self.sink.producer.abort_transaction(self.timeout);
-        }
-        let _ = self.sink.producer.flush(self.timeout);
+        self.sink.close();
         self.console.finish();
         let c = self.counters;
         let span = match (self.first_record, self.last_record) {
@@ -538,7 +364,7 @@ fn committed_with_retries(
         match consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
             Ok(c) => return Some(c),
             Err(e) if Instant::now() < deadline => {
-                tracing::debug!(target: LOG, "reading committed offsets: {e}; retrying");
+                tracing::warn!(target: LOG, "reading committed offsets: {e}; retrying");
                 std::thread::sleep(Duration::from_millis(200));
             }
             Err(e) => {

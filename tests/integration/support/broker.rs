@@ -129,3 +129,75 @@ extern "C" fn stop_at_exit() {
         }
     }
 }
+
+/// A broker of a test's own, which the test may stop and start again (same ports, same
+/// data). It stops when dropped, and with the test process in any case.
+pub struct Dedicated {
+    pub bootstrap: String,
+    port: u16,
+    cport: u16,
+    data: PathBuf,
+    launcher: Option<Child>,
+}
+
+impl Dedicated {
+    pub fn start() -> Dedicated {
+        let (port, cport) = (free_port(), free_port());
+        let data = repo_root()
+            .join("target")
+            .join("test-kafka")
+            .join(format!("dedicated-{}-{port}", std::process::id()));
+        let mut b = Dedicated {
+            bootstrap: format!("127.0.0.1:{port}"),
+            port,
+            cport,
+            data,
+            launcher: None,
+        };
+        b.resume();
+        b
+    }
+
+    /// Starts the broker again on its ports and data.
+    pub fn resume(&mut self) {
+        let log_path = self.data.with_extension("log");
+        std::fs::create_dir_all(self.data.parent().unwrap()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let mut child = Command::new(repo_root().join("scripts/kafka-local"))
+            .args(["run", "--timeout", "120"])
+            .args(["--port", &self.port.to_string()])
+            .args(["--controller-port", &self.cport.to_string()])
+            .arg("--data")
+            .arg(&self.data)
+            .args(["--watch-pid", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting scripts/kafka-local");
+        if let Err(msg) = wait_ready(&mut child, &log_path) {
+            panic!("{msg}");
+        }
+        self.launcher = Some(child);
+    }
+
+    /// Stops the broker cleanly (SIGTERM), keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.launcher.take() {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Dedicated {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}

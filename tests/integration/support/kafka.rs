@@ -47,8 +47,12 @@ fn to_read(m: &rdkafka::message::BorrowedMessage<'_>) -> Read {
 }
 
 fn config() -> ClientConfig {
+    config_on(&broker().bootstrap)
+}
+
+fn config_on(bootstrap: &str) -> ClientConfig {
     let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &broker().bootstrap);
+    cfg.set("bootstrap.servers", bootstrap);
     cfg
 }
 
@@ -61,18 +65,23 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 pub fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = config().create().expect("admin client");
+    create_topic_on(&broker().bootstrap, name, partitions);
+}
+
+pub fn create_topic_on(bootstrap: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        config_on(bootstrap).create().expect("admin client");
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = block_on(admin.create_topics([&topic], &opts)).expect("create_topics");
     for r in results {
         r.unwrap_or_else(|(t, e)| panic!("creating test topic {t}: {e}"));
     }
-    wait_for_topic(name, partitions);
+    wait_for_topic(bootstrap, name, partitions);
 }
 
-fn wait_for_topic(name: &str, partitions: i32) {
-    let consumer: BaseConsumer = config().create().expect("consumer");
+fn wait_for_topic(bootstrap: &str, name: &str, partitions: i32) {
+    let consumer: BaseConsumer = config_on(bootstrap).create().expect("consumer");
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(md) = consumer.fetch_metadata(Some(name), Duration::from_secs(5)) {
@@ -89,7 +98,11 @@ fn wait_for_topic(name: &str, partitions: i32) {
 
 /// Every record in `topic`, from the beginning to the high watermarks seen at the call.
 pub fn read_all(topic: &str) -> Vec<Read> {
-    let consumer: BaseConsumer = config()
+    read_all_on(&broker().bootstrap, topic)
+}
+
+pub fn read_all_on(bootstrap: &str, topic: &str) -> Vec<Read> {
+    let consumer: BaseConsumer = config_on(bootstrap)
         .set("group.id", "stockstream-tests-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -143,8 +156,12 @@ pub struct Raw {
 
 /// Writes raw records to chosen partitions, in order, and waits for every acknowledgement.
 pub fn produce_raw(topic: &str, records: &[Raw]) {
+    produce_raw_on(&broker().bootstrap, topic, records);
+}
+
+pub fn produce_raw_on(bootstrap: &str, topic: &str, records: &[Raw]) {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
-    let producer: BaseProducer = config()
+    let producer: BaseProducer = config_on(bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "0")
         .create()
@@ -171,7 +188,17 @@ pub fn produce_raw(topic: &str, records: &[Raw]) {
 /// Reads `topic` as a read_committed consumer until `want` records have arrived, then goes
 /// on for `linger` to catch any extra (duplicate) record. Fails after `limit`.
 pub fn read_committed(topic: &str, want: usize, limit: Duration, linger: Duration) -> Vec<Read> {
-    let consumer: BaseConsumer = config()
+    read_committed_on(&broker().bootstrap, topic, want, limit, linger)
+}
+
+pub fn read_committed_on(
+    bootstrap: &str,
+    topic: &str,
+    want: usize,
+    limit: Duration,
+    linger: Duration,
+) -> Vec<Read> {
+    let consumer: BaseConsumer = config_on(bootstrap)
         .set("group.id", format!("stockstream-tests-committed-{topic}"))
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")

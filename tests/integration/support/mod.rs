@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod kafka;
+pub mod model;
 
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
@@ -91,6 +92,38 @@ pub fn wait_for(mut child: Child, limit: Duration) -> Run {
         code: status.code(),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// A running `stockstream` that is killed if the test ends without stopping it (a failed
+/// assertion), so no process outlives the tests.
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Self {
+        Running(Some(cmd.spawn().expect("starting stockstream")))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends `signal` and waits for the exit, at most `limit`.
+    #[track_caller]
+    pub fn signal_and_wait(mut self, signal: i32, limit: Duration) -> Run {
+        let child = self.0.take().expect("still running");
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), signal) };
+        wait_for(child, limit)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

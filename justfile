@@ -1,0 +1,127 @@
+# stockstream's tasks (https://just.systems): `just` lists them.
+#
+# Settings are variables, overridden before the recipe name: `just PARTITIONS=8 topic-create`,
+# `just TOPIC=ticks topic-describe`, `just KAFKA_LOCAL_PORT=19092 up`.
+
+set positional-arguments
+
+# Partitions for topic-create (also `just topic-create 8`)
+PARTITIONS := "5"
+
+# The topic of the topic-* recipes
+TOPIC := "stock_prices"
+
+# The local launcher's client port, when `up` runs Kafka without containers (containers use 9092)
+export KAFKA_LOCAL_PORT := env("KAFKA_LOCAL_PORT", "9092")
+
+# The local launcher's data folder
+export KAFKA_LOCAL_DATA := env("KAFKA_LOCAL_DATA", env("KAFKA_LOCAL_HOME", justfile_directory() / ".kafka-local") / "data")
+
+# Where stockstream connects; an exported STOCKSTREAM_BROKERS wins, as it does for stockstream
+export STOCKSTREAM_BROKERS := env("STOCKSTREAM_BROKERS", "localhost:" + KAFKA_LOCAL_PORT)
+
+# How the recipes run stockstream: the release build
+STOCKSTREAM := "cargo run --release --quiet --"
+
+# List the recipes, in this file's order
+[private]
+default:
+    @{{ quote(just_executable()) }} --justfile {{ quote(justfile()) }} --list --unsorted
+
+# Start Kafka: containers (Kafka + Kafka UI on :8080) when an engine works, else the local launcher
+[group('kafka')]
+up:
+    scripts/kafka-stack up
+
+# Stop Kafka (containers or the local launcher); data is kept
+[group('kafka')]
+down:
+    scripts/kafka-stack down
+
+# Stop Kafka, then start it again
+[group('kafka')]
+restart: down up
+
+# Stop Kafka and delete its data (asks first; `just --yes nuke` does not)
+[confirm("Delete all of Kafka's data (topics, offsets)? [y/N]")]
+[group('kafka')]
+nuke:
+    scripts/kafka-stack nuke
+
+# Whether Kafka runs, and where
+[group('kafka')]
+status:
+    @scripts/kafka-stack status
+
+# Follow the broker's log (with containers, `just logs kafka-ui` for the UI's)
+[group('kafka')]
+logs *ARGS:
+    @scripts/kafka-stack logs "$@"
+
+# Stream stock ticks into stock_prices, e.g. `just produce --rate 100`
+[group('stream')]
+produce *ARGS:
+    {{ STOCKSTREAM }} produce "$@"
+
+# Aggregate stock_prices into windowed bars, e.g. `just aggregate --window 1m`
+[group('stream')]
+aggregate *ARGS:
+    {{ STOCKSTREAM }} aggregate "$@"
+
+# Everything in one process on an embedded cluster, no Kafka needed
+[group('stream')]
+demo *ARGS:
+    {{ STOCKSTREAM }} demo "$@"
+
+# A guided tour of partitions, keys, offsets and consumer-group lag
+[group('stream')]
+demo-partitions *ARGS:
+    {{ STOCKSTREAM }} demo-partitions "$@"
+
+# Create TOPIC with PARTITIONS partitions (5); nothing happens if it exists
+[group('topics')]
+topic-create partitions=PARTITIONS:
+    {{ STOCKSTREAM }} topic create {{ quote(TOPIC) }} --if-not-exists --partitions {{ quote(trim_start_match(partitions, "PARTITIONS=")) }}
+
+# Partitions, offsets and message counts of TOPIC
+[group('topics')]
+topic-describe *ARGS:
+    {{ STOCKSTREAM }} topic describe {{ quote(TOPIC) }} "$@"
+
+# All topics
+[group('topics')]
+topic-list *ARGS:
+    {{ STOCKSTREAM }} topic list "$@"
+
+# Delete TOPIC (asks on a terminal; `just topic-delete --yes` does not)
+[group('topics')]
+topic-delete *ARGS:
+    {{ STOCKSTREAM }} topic delete {{ quote(TOPIC) }} "$@"
+
+# Unit and integration tests (they start their own Kafka)
+[group('dev')]
+test *ARGS:
+    cargo test "$@"
+
+# What CI checks: formatting, lints, tests
+[group('dev')]
+check:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test
+
+# Throughput against Kafka's own perf tools (minutes; own broker; see docs/BENCHMARKS.md)
+[group('dev')]
+bench:
+    bench/produce
+    bench/aggregate
+
+# Delete build output (not Kafka's data: that is `just nuke`)
+[group('dev')]
+clean:
+    cargo clean
+
+# Install stockstream into ~/.cargo/bin
+[group('dev')]
+install:
+    cargo install --locked --path .

@@ -1,0 +1,271 @@
+//! compose.yaml, checked without a container engine: what the README, the justfile and
+//! scripts/kafka-stack rely on. Kafka answers on localhost:9092 from the host and Kafka UI on
+//! :8080 through an internal listener, with the launcher's Kafka version and settings.
+
+use std::collections::BTreeMap;
+
+use serde_norway::Value;
+
+use crate::support::broker::repo_root;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo_root().join(path))
+        .unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+fn compose() -> Value {
+    serde_norway::from_str(&read("compose.yaml"))
+        .unwrap_or_else(|e| panic!("compose.yaml is not valid YAML: {e}"))
+}
+
+#[track_caller]
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("compose.yaml has no service `{name}`"))
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A service's environment, whether written as a map or as a list of `KEY=value`.
+fn environment(service: &Value) -> BTreeMap<String, String> {
+    match &service["environment"] {
+        Value::Mapping(map) => map
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, text(v).unwrap_or_default())))
+            .collect(),
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(|item| {
+                let (k, v) = item.as_str()?.split_once('=')?;
+                Some((k.to_string(), v.to_string()))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+#[track_caller]
+fn var<'a>(env: &'a BTreeMap<String, String>, key: &str) -> &'a str {
+    env.get(key)
+        .unwrap_or_else(|| panic!("the kafka service does not set {key}"))
+}
+
+/// The apache/kafka image's name for a broker property: `.` → `_`, `_` → `__`, `-` → `___`,
+/// upper case, `KAFKA_` in front.
+fn env_name(property: &str) -> String {
+    let name = property
+        .replace('_', "__")
+        .replace('-', "___")
+        .replace('.', "_");
+    format!("KAFKA_{}", name.to_uppercase())
+}
+
+/// `NAME://host:port,…` as (name, host, port).
+fn listeners(list: &str) -> Vec<(String, String, String)> {
+    list.split(',')
+        .map(|l| {
+            let (name, address) = l.trim().split_once("://").expect("NAME://host:port");
+            let (host, port) = address.rsplit_once(':').expect("host:port");
+            (name.to_string(), host.to_string(), port.to_string())
+        })
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|s| s.iter().filter_map(text).collect())
+        .unwrap_or_default()
+}
+
+/// `<kafka.version>` in the launcher's pom: the one Kafka version of the project.
+fn launcher_kafka_version() -> String {
+    let pom = read("scripts/kafka-local.d/pom.xml");
+    let start = pom
+        .find("<kafka.version>")
+        .expect("<kafka.version> in the pom")
+        + 15;
+    let len = pom[start..].find('<').expect("</kafka.version>");
+    pom[start..start + len].trim().to_string()
+}
+
+#[test]
+fn compose_runs_the_launchers_kafka_and_kafka_ui() {
+    let compose = compose();
+    let version = launcher_kafka_version();
+    assert!(!version.is_empty());
+    let kafka = service(&compose, "kafka");
+    let ui = service(&compose, "kafka-ui");
+    assert_eq!(
+        kafka["image"].as_str(),
+        Some(&*format!("apache/kafka:{version}"))
+    );
+    let ui_image = ui["image"].as_str().unwrap_or_default();
+    assert!(ui_image.starts_with("kafbat/kafka-ui:"), "{ui_image}");
+    // scripts/kafka-stack execs into and inspects the broker by this name.
+    assert_eq!(kafka["container_name"].as_str(), Some("stockstream-kafka"));
+    assert!(ui["container_name"].as_str().is_some());
+}
+
+#[test]
+fn kafka_answers_on_localhost_9092_and_the_ui_on_8080() {
+    let compose = compose();
+    let kafka = service(&compose, "kafka");
+    assert!(strings(&kafka["ports"]).contains(&"9092:9092".to_string()));
+    let ui = service(&compose, "kafka-ui");
+    assert!(strings(&ui["ports"]).contains(&"8080:8080".to_string()));
+
+    let env = environment(kafka);
+    let advertised = listeners(var(&env, "KAFKA_ADVERTISED_LISTENERS"));
+    let host = advertised
+        .iter()
+        .find(|(_, host, port)| host == "localhost" && port == "9092")
+        .unwrap_or_else(|| panic!("no listener advertised as localhost:9092: {advertised:?}"));
+    let bound = listeners(var(&env, "KAFKA_LISTENERS"));
+    assert!(
+        bound
+            .iter()
+            .any(|(name, _, port)| name == &host.0 && port == "9092"),
+        "listener {} is not bound to the published port 9092: {bound:?}",
+        host.0
+    );
+}
+
+#[test]
+fn kafka_ui_reaches_kafka_through_an_internal_listener() {
+    let compose = compose();
+    let ui = environment(service(&compose, "kafka-ui"));
+    assert!(ui
+        .get("KAFKA_CLUSTERS_0_NAME")
+        .is_some_and(|n| !n.is_empty()));
+    let bootstrap = ui
+        .get("KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS")
+        .expect("kafka-ui sets KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS");
+    let (host, port) = bootstrap.rsplit_once(':').expect("host:port");
+    assert_ne!(
+        host, "localhost",
+        "inside its container localhost is the UI itself"
+    );
+
+    let kafka = service(&compose, "kafka");
+    let env = environment(kafka);
+    // The UI finds the broker by its service name (or its hostname) on the compose network,
+    // and must be sent back to the same address, not to the host's localhost:9092.
+    assert!(
+        host == "kafka" || kafka["hostname"].as_str() == Some(host),
+        "{host} names no service"
+    );
+    let internal = listeners(var(&env, "KAFKA_ADVERTISED_LISTENERS"))
+        .into_iter()
+        .find(|(_, h, p)| h == host && p == port)
+        .unwrap_or_else(|| panic!("no listener advertised as {bootstrap}"));
+    let bound = listeners(var(&env, "KAFKA_LISTENERS"));
+    assert!(
+        bound
+            .iter()
+            .any(|(name, _, p)| name == &internal.0 && p == port),
+        "listener {} is not bound to port {port}: {bound:?}",
+        internal.0
+    );
+    assert_eq!(var(&env, "KAFKA_INTER_BROKER_LISTENER_NAME"), internal.0);
+}
+
+#[test]
+fn kafka_is_one_kraft_node_with_the_launchers_settings() {
+    let compose = compose();
+    let env = environment(service(&compose, "kafka"));
+    assert_eq!(var(&env, "KAFKA_PROCESS_ROLES"), "broker,controller");
+    let node = var(&env, "KAFKA_NODE_ID");
+    let voters = var(&env, "KAFKA_CONTROLLER_QUORUM_VOTERS");
+    let controller = var(&env, "KAFKA_CONTROLLER_LISTENER_NAMES");
+    let (voter_id, voter_address) = voters.split_once('@').expect("id@host:port");
+    assert_eq!(voter_id, node, "the one voter is this node");
+    let voter_port = voter_address.rsplit_once(':').expect("host:port").1;
+    let bound = listeners(var(&env, "KAFKA_LISTENERS"));
+    assert!(
+        bound
+            .iter()
+            .any(|(name, _, port)| name == controller && port == voter_port),
+        "the quorum voter {voters} is no {controller} listener: {bound:?}"
+    );
+    let protocols = var(&env, "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP");
+    for (name, _, _) in &bound {
+        assert!(
+            protocols
+                .split(',')
+                .any(|p| p.starts_with(&format!("{name}:"))),
+            "{name} has no security protocol in {protocols}"
+        );
+    }
+
+    // Every setting the launcher writes that does not depend on its ports or folders: one
+    // replica for internal topics, no auto-creation, no rebalance delay, …
+    let launcher = read("scripts/kafka-local");
+    let start = launcher
+        .find("server.properties\" <<EOF\n")
+        .expect("the launcher's server.properties");
+    let config = &launcher[start..];
+    let config = &config[config.find('\n').unwrap() + 1..config.find("\nEOF").unwrap()];
+    let fixed: Vec<(&str, &str)> = config
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, v)| !v.contains('$') && !k.contains("listener"))
+        .collect();
+    assert!(fixed.len() >= 10, "{fixed:?}");
+    for (property, value) in fixed {
+        let name = env_name(property);
+        assert_eq!(
+            env.get(&name).map(String::as_str),
+            Some(value),
+            "{name} (the launcher's {property}={value})"
+        );
+    }
+    for required in [
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ] {
+        assert_eq!(var(&env, required), "1", "{required}");
+    }
+    assert_eq!(var(&env, "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"), "0");
+    assert_eq!(var(&env, "KAFKA_AUTO_CREATE_TOPICS_ENABLE"), "false");
+}
+
+#[test]
+fn kafka_has_a_healthcheck_that_asks_the_broker() {
+    let compose = compose();
+    let check = &service(&compose, "kafka")["healthcheck"];
+    let test = strings(&check["test"]).join(" ");
+    assert!(
+        test.contains("kafka-broker-api-versions.sh") && test.contains("localhost:9092"),
+        "{test}"
+    );
+    for key in ["interval", "timeout", "retries"] {
+        assert!(check.get(key).is_some(), "the healthcheck has no {key}");
+    }
+}
+
+#[test]
+fn kafka_keeps_its_data_in_a_named_volume() {
+    let compose = compose();
+    let kafka = service(&compose, "kafka");
+    let dir = var(&environment(kafka), "KAFKA_LOG_DIRS").to_string();
+    let mounts = strings(&kafka["volumes"]);
+    let mount = mounts
+        .iter()
+        .find(|m| m.ends_with(&format!(":{dir}")))
+        .unwrap_or_else(|| panic!("nothing is mounted on the log dir {dir}: {mounts:?}"));
+    let volume = mount.split(':').next().unwrap();
+    assert!(
+        compose["volumes"].get(volume).is_some(),
+        "{volume} is no named volume"
+    );
+}

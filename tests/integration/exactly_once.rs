@@ -1,0 +1,263 @@
+//! Exactly-once `aggregate` under faults: killed and restarted, one of two instances killed,
+//! the broker restarted, an instance frozen until it is fenced. Each time a read_committed
+//! consumer of the output must hold exactly the bars an independent computation over the
+//! input log expects, each once, and the dead-letter topic each bad and late record once.
+
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::support::broker::Dedicated;
+use crate::support::kafka::{create_topic_on, produce_raw_on, read_committed_on, Raw};
+use crate::support::model::{assert_bars_match, assert_dead_letters, expected, log_on};
+use crate::support::{broker, stockstream, unique, Run, Running};
+
+/// Window, lateness and idle settings of every run here (2s windows, 1s lateness).
+const RULES: [&str; 6] = [
+    "--window",
+    "2s",
+    "--watermark",
+    "1s",
+    "--idle-timeout",
+    "2s",
+];
+
+/// A small deterministic generator for the chaos moments; the seed is printed so a failure
+/// can be replayed.
+struct Chaos(u64);
+
+impl Chaos {
+    fn new() -> Self {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        eprintln!("chaos seed: {seed}");
+        Chaos(seed | 1)
+    }
+
+    /// A pause of `min..max` seconds.
+    fn pause(&mut self, min: u64, max: u64) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_millis(min * 1000 + self.0 % ((max - min) * 1000))
+    }
+}
+
+/// Writes ticks steadily for `seconds` (stockstream produce), plus every second a record
+/// that is not JSON and one far behind the watermark, into each partition in turn.
+fn feed(bootstrap: &str, topic: &str, seconds: u64) -> JoinHandle<Run> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    let injector = {
+        let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+        std::thread::spawn(move || {
+            for i in 0..seconds {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                let partition = i32::try_from(i % 3).unwrap();
+                let late = format!(
+                    r#"{{"symbol":"AAPL","price":1.5,"volume":1,"timestamp":{}}}"#,
+                    now - 120.0
+                );
+                produce_raw_on(
+                    &bootstrap,
+                    &topic,
+                    &[
+                        Raw {
+                            partition,
+                            key: Some(b"AAPL".to_vec()),
+                            value: Some(b"not json at all".to_vec()),
+                        },
+                        Raw {
+                            partition,
+                            key: Some(b"AAPL".to_vec()),
+                            value: Some(late.into_bytes()),
+                        },
+                    ],
+                );
+            }
+        })
+    };
+    std::thread::spawn(move || {
+        let mut cmd = stockstream();
+        cmd.args([
+            "-b", &bootstrap, "produce", "--topic", &topic, "--rate", "150",
+        ])
+        .args([
+            "--duration",
+            &format!("{seconds}s"),
+            "--delivery-timeout",
+            "2m",
+        ]);
+        let run = crate::support::run_for(cmd, Duration::from_secs(seconds + 180));
+        injector.join().expect("the injector thread");
+        run
+    })
+}
+
+fn aggregate(bootstrap: &str, topic: &str, group: &str, instance: &str) -> Running {
+    let mut cmd = stockstream();
+    cmd.args([
+        "-v",
+        "-b",
+        bootstrap,
+        "aggregate",
+        "--topic",
+        topic,
+        "--group",
+        group,
+    ])
+    .args([
+        "--output-topic",
+        &format!("{topic}.bars"),
+        "--from",
+        "earliest",
+    ])
+    .args(["--instance-id", instance, "--progress-interval", "2s"])
+    .args(RULES);
+    Running::spawn(cmd)
+}
+
+/// Waits for the feed to end and the last windows to close, then checks the output.
+#[track_caller]
+fn check(bootstrap: &str, topic: &str, feed: JoinHandle<Run>) {
+    let produced = feed.join().expect("the feeding thread");
+    produced.assert_code(0);
+    let log = log_on(bootstrap, topic);
+    let (bars, dead) = expected(&log, 2_000, 2_000, 1_000);
+    assert!(
+        bars.len() > 20 && dead.len() > 10,
+        "a real load: {} bars, {} dead letters",
+        bars.len(),
+        dead.len()
+    );
+    let out = read_committed_on(
+        bootstrap,
+        &format!("{topic}.bars"),
+        bars.len(),
+        Duration::from_secs(120),
+        Duration::from_secs(5),
+    );
+    assert_bars_match(&out, &bars, 2_000);
+    assert_eq!(out.len(), bars.len(), "no bar more than once");
+    let dlq = read_committed_on(
+        bootstrap,
+        &format!("{topic}.dlq"),
+        dead.len(),
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    );
+    assert_dead_letters(&dlq, &dead, topic, &log);
+}
+
+/// Runs `check`; if it fails, shows what the aggregate jobs said before failing the test.
+#[track_caller]
+fn check_or_explain(bootstrap: &str, topic: &str, feed: JoinHandle<Run>, jobs: Vec<Running>) -> Vec<Running> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(bootstrap, topic, feed)));
+    if let Err(panic) = outcome {
+        for job in jobs {
+            let run = job.signal_and_wait(libc::SIGKILL, Duration::from_secs(30));
+            eprintln!("--- aggregate stderr\n{}", run.stderr);
+        }
+        std::panic::resume_unwind(panic);
+    }
+    jobs
+}
+
+fn kill(child: Running) {
+    let run = child.signal_and_wait(libc::SIGKILL, Duration::from_secs(30));
+    assert_eq!(run.code, None, "killed by a signal");
+}
+
+#[test]
+fn sigkilled_three_times_and_restarted_every_bar_is_there_once() {
+    let bootstrap = broker().bootstrap.clone();
+    let topic = unique("eos-crash");
+    create_topic_on(&bootstrap, &topic, 3);
+    let group = unique("g-crash");
+    let mut chaos = Chaos::new();
+    let feed = feed(&bootstrap, &topic, 20);
+    let mut job = aggregate(&bootstrap, &topic, &group, "crash");
+    for _ in 0..3 {
+        std::thread::sleep(chaos.pause(3, 6));
+        kill(job);
+        job = aggregate(&bootstrap, &topic, &group, "crash");
+    }
+    check(&bootstrap, &topic, feed);
+    job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .assert_code(0);
+}
+
+#[test]
+fn one_of_two_instances_killed_the_other_takes_over() {
+    let bootstrap = broker().bootstrap.clone();
+    let topic = unique("eos-two");
+    create_topic_on(&bootstrap, &topic, 3);
+    let group = unique("g-two");
+    let mut chaos = Chaos::new();
+    let feed = feed(&bootstrap, &topic, 20);
+    let a = aggregate(&bootstrap, &topic, &group, "a");
+    let b = aggregate(&bootstrap, &topic, &group, "b");
+    std::thread::sleep(chaos.pause(4, 8));
+    kill(b);
+    let a = check_or_explain(&bootstrap, &topic, feed, vec![a]).remove(0);
+    let run = a.signal_and_wait(libc::SIGINT, Duration::from_secs(60));
+    run.assert_code(0);
+    // The survivor owned all three partitions in the end.
+    let last = run
+        .stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("Partitions assigned"))
+        .unwrap_or_default();
+    assert!(
+        last.contains("0@") && last.contains("1@") && last.contains("2@"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_broker_restarts_mid_stream_and_aggregate_carries_on() {
+    let mut kafka = Dedicated::start();
+    let bootstrap = kafka.bootstrap.clone();
+    let topic = unique("eos-restart");
+    create_topic_on(&bootstrap, &topic, 3);
+    let group = unique("g-restart");
+    let feed = feed(&bootstrap, &topic, 25);
+    let job = aggregate(&bootstrap, &topic, &group, "restart");
+    std::thread::sleep(Duration::from_secs(7));
+    kafka.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    kafka.resume();
+    check(&bootstrap, &topic, feed);
+    job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .assert_code(0);
+}
+
+#[test]
+fn a_frozen_instance_is_fenced_and_commits_nothing() {
+    let bootstrap = broker().bootstrap.clone();
+    let topic = unique("eos-frozen");
+    create_topic_on(&bootstrap, &topic, 3);
+    let group = unique("g-frozen");
+    let feed = feed(&bootstrap, &topic, 30);
+    let a = aggregate(&bootstrap, &topic, &group, "a");
+    let b = aggregate(&bootstrap, &topic, &group, "b");
+    std::thread::sleep(Duration::from_secs(5));
+    let frozen = i32::try_from(b.pid()).unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(frozen, libc::SIGSTOP) };
+    // Past the session timeout (10s): its partitions move to `a`.
+    std::thread::sleep(Duration::from_secs(16));
+    // SAFETY: as above.
+    unsafe { libc::kill(frozen, libc::SIGCONT) };
+    for job in check_or_explain(&bootstrap, &topic, feed, vec![a, b]) {
+        // The thawed one may have stopped on being fenced; neither may hang.
+        let run = job.signal_and_wait(libc::SIGINT, Duration::from_secs(60));
+        assert!(run.code.is_some(), "{}", run.stderr);
+    }
+}

@@ -1,0 +1,426 @@
+//! The justfile, run for real with `just` (which must be installed: .ci/run installs it).
+//! Every recipe that needs no container engine runs against a Kafka that `just up` starts
+//! with the local launcher on free ports; the container recipes run against a stand-in
+//! `docker` that records what it is asked; the rest (builds, tests, benchmarks) dry-run.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::broker::repo_root;
+use crate::support::{broker, run_for, wait_for, Run};
+
+const RECIPES: [&str; 19] = [
+    "up",
+    "down",
+    "restart",
+    "nuke",
+    "status",
+    "logs",
+    "produce",
+    "aggregate",
+    "demo",
+    "demo-partitions",
+    "topic-create",
+    "topic-describe",
+    "topic-list",
+    "topic-delete",
+    "test",
+    "check",
+    "bench",
+    "clean",
+    "install",
+];
+
+/// `just` on the repository's justfile, with none of the caller's settings leaking in.
+fn just() -> Command {
+    let installed = Command::new("just")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        installed,
+        "\n\n`just` IS NOT INSTALLED: these tests run the justfile with it.\n\
+         Fix: `pip install rust-just` (seconds) or `cargo install just --locked` (a minute or two); \
+         .ci/run installs it.\n"
+    );
+    let root = repo_root();
+    let mut cmd = Command::new("just");
+    cmd.arg("--justfile")
+        .arg(root.join("justfile"))
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "STOCKSTREAM_BROKERS",
+        "STOCKSTREAM_COMPOSE",
+        "KAFKA_LOCAL_PORT",
+        "KAFKA_LOCAL_DATA",
+        "JUST_DRY_RUN",
+        "JUST_YES",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The longest one recipe may take.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd ARGS…` to completion. A recipe that overruns LIMIT is killed with everything
+/// it started (its own process group), and fails the test.
+#[track_caller]
+fn run(mut cmd: Command, args: &[&str]) -> Run {
+    cmd.args(args).process_group(0);
+    let child = cmd.spawn().expect("starting just");
+    let group = i32::try_from(child.id()).expect("a pid");
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let overran = finished.recv_timeout(LIMIT) == Err(RecvTimeoutError::Timeout);
+        if overran {
+            // SAFETY: signals the process group this test created for one recipe.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        overran
+    });
+    let run = wait_for(child, LIMIT * 2);
+    let _ = done.send(());
+    let overran = watchdog.join().unwrap_or(false);
+    assert!(
+        !overran,
+        "`just {}` did not finish within {LIMIT:?}; killed it\n--- stdout\n{}\n--- stderr\n{}",
+        args.join(" "),
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = repo_root()
+        .join("target")
+        .join("test-kafka")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `just` alone runs the default recipe, which lists the others with their docs.
+#[test]
+fn just_alone_lists_every_recipe() {
+    let listed = run(just(), &[]);
+    listed.assert_code(0);
+    for recipe in RECIPES {
+        assert!(
+            listed.stdout.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with(&format!("{recipe} ")) && l.contains(" # ")
+            }),
+            "`just` does not list {recipe} with a description:\n{}",
+            listed.stdout
+        );
+    }
+}
+
+/// Recipes too slow or too far-reaching to run from a test (or, for `demo`, not built yet):
+/// they must at least evaluate to the right commands.
+#[test]
+fn the_other_recipes_dry_run_to_their_commands() {
+    for (recipe, command) in [
+        ("test", "cargo test"),
+        ("check", "cargo clippy --all-targets -- -D warnings"),
+        ("bench", "bench/aggregate"),
+        ("clean", "cargo clean"),
+        ("install", "cargo install --locked --path ."),
+        ("demo", "cargo run --release --quiet -- demo"),
+    ] {
+        let dry = run(just(), &["--dry-run", recipe]);
+        dry.assert_code(0);
+        assert!(dry.stderr.contains(command), "{recipe}: {}", dry.stderr);
+    }
+}
+
+/// A loopback port whose successor (the launcher's controller port) is free too.
+fn free_port_pair() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Stops the broker `just up` started even when the test fails half-way.
+struct Launcher {
+    data: PathBuf,
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if self.data.join("broker.pid").exists() {
+            let _ = Command::new(repo_root().join("scripts/kafka-local"))
+                .arg("stop")
+                .arg("--data")
+                .arg(&self.data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn topics(run: &Run) -> Vec<(String, u64, u64)> {
+    run.assert_code(0);
+    let list: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("topic-list -o json: {e}\n{}", run.stdout));
+    let mut topics: Vec<(String, u64, u64)> = list
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or_default().to_string(),
+                t["partitions"].as_u64().unwrap_or_default(),
+                t["messages"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    topics.sort();
+    topics
+}
+
+/// The first line `just logs` prints, then the whole process group is stopped (`logs`
+/// follows the log until interrupted).
+fn first_log_line(mut cmd: Command) -> String {
+    cmd.arg("logs").process_group(0).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("starting just logs");
+    let group = i32::try_from(child.id()).expect("a pid");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let line = BufReader::new(stdout).lines().next();
+        let _ = tx.send(line.and_then(Result::ok).unwrap_or_default());
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    // SAFETY: signals the process group this test just created.
+    unsafe { libc::kill(-group, libc::SIGTERM) };
+    let _ = child.wait();
+    line
+}
+
+#[test]
+fn recipes_run_kafka_with_the_local_launcher() {
+    // The shared broker fetches the launcher's jars first, so that two launchers never
+    // download them into the same folder at once.
+    let _ = broker();
+    let port = free_port_pair();
+    let launcher = Launcher {
+        data: scratch("just-kafka"),
+    };
+    let binary = env!("CARGO_BIN_EXE_stockstream");
+    let settings = [
+        format!("KAFKA_LOCAL_PORT={port}"),
+        format!("KAFKA_LOCAL_DATA={}", launcher.data.display()),
+        format!("STOCKSTREAM={binary}"),
+    ];
+    let just_with = |more: &[&str]| -> Command {
+        let mut cmd = just();
+        // Options (--yes) go before the settings, recipes after them.
+        cmd.env("STOCKSTREAM_COMPOSE", "none")
+            .args(more)
+            .args(&settings);
+        cmd
+    };
+    let recipe = |more: &[&str], args: &[&str]| run(just_with(more), args);
+
+    let up = recipe(&[], &["up"]);
+    up.assert_code(0);
+    assert!(
+        up.stderr.contains("using scripts/kafka-local"),
+        "{}",
+        up.stderr
+    );
+    let status = recipe(&[], &["status"]);
+    status.assert_code(0);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("running and answering at 127.0.0.1:{port}")),
+        "{}",
+        status.stdout
+    );
+
+    // The three ways to give the partition count.
+    recipe(&[], &["topic-create", "PARTITIONS=8"]).assert_code(0);
+    recipe(&["TOPIC=other"], &["topic-create", "2"]).assert_code(0);
+    recipe(&["PARTITIONS=3", "TOPIC=third"], &["topic-create"]).assert_code(0);
+    let described = recipe(&[], &["topic-describe", "-o", "json"]);
+    described.assert_code(0);
+    assert!(
+        described.stdout.contains("\"stock_prices\""),
+        "{}",
+        described.stdout
+    );
+
+    let produced = recipe(&[], &["produce", "--count", "5", "--interval", "100ms"]);
+    produced.assert_code(0);
+    assert!(
+        produced.stderr.contains("5 delivered"),
+        "{}",
+        produced.stderr
+    );
+    let aggregated = recipe(
+        &[],
+        &[
+            "aggregate",
+            "--from",
+            "earliest",
+            "--stop-at-end",
+            "--no-console",
+        ],
+    );
+    aggregated.assert_code(0);
+    assert!(
+        aggregated.stderr.contains("5 records read"),
+        "{}",
+        aggregated.stderr
+    );
+    recipe(&[], &["demo-partitions"]).assert_code(0);
+    let line = first_log_line(just_with(&[]));
+    assert!(
+        line.contains("INFO") || line.contains("WARN"),
+        "just logs: {line:?}"
+    );
+
+    recipe(&["TOPIC=third"], &["topic-delete", "--yes"]).assert_code(0);
+    let listed = topics(&recipe(&[], &["topic-list", "-o", "json"]));
+    let names: Vec<(&str, u64)> = listed.iter().map(|(n, p, _)| (n.as_str(), *p)).collect();
+    assert!(names.contains(&("stock_prices", 8)), "{names:?}");
+    assert!(names.contains(&("other", 2)), "{names:?}");
+    assert!(!names.iter().any(|(n, _)| *n == "third"), "{names:?}");
+
+    // Data outlives a restart, not a nuke.
+    recipe(&[], &["restart"]).assert_code(0);
+    let listed = topics(&recipe(&[], &["topic-list", "-o", "json"]));
+    assert!(
+        listed
+            .iter()
+            .any(|(n, _, m)| n == "stock_prices" && *m == 5),
+        "{listed:?}"
+    );
+    recipe(&[], &["down"]).assert_code(0);
+    let status = recipe(&[], &["status"]);
+    status.assert_code(3);
+    assert!(status.stdout.contains("not running"), "{}", status.stdout);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still answers after `just down`"
+    );
+    recipe(&["--yes"], &["nuke"]).assert_code(0);
+    assert!(
+        !launcher.data.exists(),
+        "`just nuke` left {:?}",
+        launcher.data
+    );
+}
+
+/// A `docker` that works, answers `inspect` with "true" and logs every call; a `podman` that
+/// is installed but broken, so that a real one on the machine is not picked either.
+fn stand_in_engine(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("creating the stand-in engine's folder");
+    let write = |name: &str, script: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, script).expect("writing a stand-in engine");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("making it executable");
+    };
+    write(
+        "docker",
+        "#!/bin/sh\necho \"$*\" >>\"$ENGINE_LOG\"\n\
+         if [ \"$1\" = info ] && [ -n \"$ENGINE_DOWN\" ]; then exit 1; fi\n\
+         if [ \"$1\" = inspect ]; then echo true; fi\nexit 0\n",
+    );
+    write("podman", "#!/bin/sh\nexit 1\n");
+    write("podman-compose", "#!/bin/sh\nexit 1\n");
+    bin
+}
+
+/// What `scripts/kafka-stack engine` picks with the stand-in engine first on the PATH.
+fn engine_found(path: &str, log: &Path, daemon_down: bool) -> Run {
+    let mut cmd = Command::new(repo_root().join("scripts/kafka-stack"));
+    cmd.arg("engine")
+        .env("PATH", path)
+        .env("ENGINE_LOG", log)
+        .env_remove("STOCKSTREAM_COMPOSE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if daemon_down {
+        cmd.env("ENGINE_DOWN", "1");
+    }
+    run_for(cmd, Duration::from_secs(60))
+}
+
+#[test]
+fn recipes_drive_compose_when_a_container_engine_works() {
+    let dir = scratch("just-engine");
+    let bin = stand_in_engine(&dir);
+    let log = dir.join("engine.log");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let compose = format!("compose -f {} ", repo_root().join("compose.yaml").display());
+    let calls = |recipe: &[&str]| -> String {
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = just();
+        cmd.env("PATH", &path)
+            .env("ENGINE_LOG", &log)
+            .env("KAFKA_LOCAL_DATA", dir.join("data"));
+        run(cmd, recipe).assert_code(0);
+        std::fs::read_to_string(&log).unwrap_or_default()
+    };
+
+    let up = calls(&["up"]);
+    assert!(up.contains(&format!("{compose}up -d")), "{up}");
+    assert!(
+        up.contains("exec stockstream-kafka /opt/kafka/bin/kafka-broker-api-versions.sh"),
+        "`up` does not wait for the broker to answer: {up}"
+    );
+    let status = calls(&["status"]);
+    assert!(status.contains(&format!("{compose}ps")), "{status}");
+    let logs = calls(&["logs", "kafka-ui"]);
+    assert!(
+        logs.contains(&format!("{compose}logs -f kafka-ui")),
+        "{logs}"
+    );
+    let down = calls(&["down"]);
+    assert!(down.contains(&format!("{compose}down")), "{down}");
+    let nuke = calls(&["--yes", "nuke"]);
+    assert!(nuke.contains(&format!("{compose}down -v")), "{nuke}");
+
+    let found = engine_found(&path, &log, false);
+    found.assert_code(0);
+    assert_eq!(found.stdout.trim(), "docker compose");
+    // An engine whose daemon does not answer is no engine: `up` falls back to the launcher.
+    let none = engine_found(&path, &log, true);
+    none.assert_code(1);
+    assert_eq!(none.stdout, "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
