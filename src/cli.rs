@@ -3,9 +3,12 @@
 
 use std::io::IsTerminal as _;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
+};
 
-use crate::commands::{aggregate, produce, topic};
+use crate::commands::{aggregate, demo, produce, topic};
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -15,6 +18,23 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments (exiting on a usage error, as `Cli::parse` does), and
+    /// notes whether --brokers was typed: the demo uses its embedded cluster unless it was.
+    pub fn parse_args() -> Self {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches)
+            .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+        cli.global.brokers_typed = brokers_typed(&matches);
+        cli
+    }
+}
+
+/// Whether -b/--brokers was on the command line (not from STOCKSTREAM_BROKERS or the default).
+fn brokers_typed(matches: &clap::ArgMatches) -> bool {
+    matches.value_source("brokers") == Some(ValueSource::CommandLine)
 }
 
 /// Flags every subcommand accepts.
@@ -46,6 +66,11 @@ pub struct GlobalArgs {
     /// Less log detail (-q warnings and errors only, -qq errors only).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub quiet: u8,
+
+    /// Whether --brokers was typed on the command line, rather than taken from
+    /// STOCKSTREAM_BROKERS or the default. Set by `Cli::parse_args`.
+    #[arg(skip)]
+    pub brokers_typed: bool,
 }
 
 impl GlobalArgs {
@@ -96,6 +121,9 @@ pub enum Command {
     Topic(topic::Command),
     /// A guided tour of partitions, keys, offsets and consumer-group lag on a real broker.
     DemoPartitions(crate::commands::demo_partitions::Args),
+    /// Run produce and aggregate side by side in one process, on an embedded cluster: no
+    /// Kafka needed (or on a real one with --brokers).
+    Demo(demo::Args),
 }
 
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -108,7 +136,6 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -147,6 +174,14 @@ mod tests {
         assert_eq!(cli.global.verbosity(), 2);
         let cli = Cli::try_parse_from(["stockstream", "produce", "-q"]).unwrap();
         assert_eq!(cli.global.verbosity(), -1);
+    }
+
+    #[test]
+    fn only_a_typed_brokers_flag_counts_as_typed() {
+        let typed = |args: &[&str]| brokers_typed(&Cli::command().get_matches_from(args));
+        assert!(typed(&["stockstream", "-b", "k:9092", "demo"]));
+        assert!(typed(&["stockstream", "demo", "--brokers", "k:9092"]));
+        assert!(!typed(&["stockstream", "demo"]));
     }
 
     #[test]

@@ -35,9 +35,14 @@ pub enum ProducerProfile {
 
 impl Kafka {
     pub fn new(global: &GlobalArgs) -> Self {
+        Kafka::with_brokers(&global.brokers, global.config.clone())
+    }
+
+    /// Settings for `brokers` other than the command line's (the demo's embedded cluster).
+    pub fn with_brokers(brokers: &str, overrides: Vec<(String, String)>) -> Self {
         Kafka {
-            brokers: global.brokers.clone(),
-            overrides: global.config.clone(),
+            brokers: brokers.to_string(),
+            overrides,
         }
     }
 
@@ -119,7 +124,7 @@ impl Kafka {
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "100")
             // Bounds the prefetched backlog held in memory, whatever the partition count.
-            .set("queued.max.messages.kbytes", "8192")
+            .set("queued.max.messages.kbytes", "4096")
             // …and a full queue is re-checked after 5ms, not librdkafka's default second,
             // which would leave a fast consumer waiting with nothing to do.
             .set("fetch.queue.backoff.ms", "5");

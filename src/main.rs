@@ -16,16 +16,15 @@ mod topic_name;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_args();
     logging::init(cli.global.verbosity(), cli.global.color_stderr());
     let result = match cli.command {
         cli::Command::Produce(args) => commands::produce::run(args, &cli.global),
         cli::Command::Aggregate(args) => commands::aggregate::run(args, &cli.global),
         cli::Command::Topic(command) => commands::topic::run(command, &cli.global),
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &cli.global),
+        cli::Command::Demo(args) => commands::demo::run(args, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,13 +8,20 @@ use anyhow::Context as _;
 
 use crate::exit;
 
-/// A flag that turns true once a stop was asked for.
-#[derive(Clone)]
+/// A flag that turns true once a stop was asked for. `install` gives the one Ctrl+C sets;
+/// `Stop::default()` one that only `request` sets, for a part of the program that another
+/// part stops (the demo stops its producer first, its aggregate a little later).
+#[derive(Clone, Default)]
 pub struct Stop(Arc<AtomicBool>);
 
 impl Stop {
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// Asks for the stop, as a first Ctrl+C does.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

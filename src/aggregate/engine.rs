@@ -98,6 +98,8 @@ struct Partition {
     /// Offsets below this were processed before a restart: rebuild only.
     resume_at: i64,
     next_offset: Option<i64>,
+    /// The first offset read since the partition was taken on.
+    first_seen: Option<i64>,
     caught_up: bool,
     last_record_wall: i64,
 }
@@ -160,6 +162,11 @@ impl Engine {
         self.partitions.remove(&partition);
     }
 
+    /// The first offset read of `partition` since it was taken on.
+    pub fn first_seen(&self, partition: i32) -> Option<i64> {
+        self.partitions.get(&partition).and_then(|p| p.first_seen)
+    }
+
     pub fn owns(&self, partition: i32) -> bool {
         self.partitions.contains_key(&partition)
     }
@@ -180,6 +187,7 @@ impl Engine {
     pub fn skip(&mut self, partition: i32, offset: i64) {
         if let Some(p) = self.partitions.get_mut(&partition) {
             p.next_offset = Some(offset + 1);
+            p.first_seen.get_or_insert(offset);
         }
     }
 
@@ -195,6 +203,7 @@ impl Engine {
         let rules = self.rules;
         let p = self.partitions.entry(partition).or_default();
         p.next_offset = Some(offset + 1);
+        p.first_seen.get_or_insert(offset);
         p.last_record_wall = wall_ms;
         let replay = offset < p.resume_at;
         let mut aggregated = false;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each owns its clap `Args` and one `run`.
 
 pub mod aggregate;
+pub mod demo;
 pub mod demo_partitions;
 pub mod produce;
 pub mod topic;

@@ -132,16 +132,34 @@ impl Cursor<'_> {
     }
 
     /// Reads digits onto `mantissa` (None once it overflows); returns it and the count.
-    fn accumulate(&mut self, mut mantissa: Option<u64>) -> (Option<u64>, usize) {
-        let mut count = 0;
+    fn accumulate(&mut self, mantissa: Option<u64>) -> (Option<u64>, usize) {
+        let start = self.at;
+        let Some(mut m) = mantissa else {
+            return self.accumulate_checked(None, start);
+        };
+        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
+            // Below 10^18, one more digit cannot overflow a u64: no checks on the usual path.
+            if m >= 1_000_000_000_000_000_000 {
+                return self.accumulate_checked(Some(m), start);
+            }
+            m = m * 10 + u64::from(d - b'0');
+            self.at += 1;
+        }
+        (Some(m), self.at - start)
+    }
+
+    fn accumulate_checked(
+        &mut self,
+        mut mantissa: Option<u64>,
+        start: usize,
+    ) -> (Option<u64>, usize) {
         while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
             mantissa = mantissa
                 .and_then(|m| m.checked_mul(10))
                 .and_then(|m| m.checked_add(u64::from(d - b'0')));
             self.at += 1;
-            count += 1;
         }
-        (mantissa, count)
+        (mantissa, self.at - start)
     }
 
     /// A JSON integer that fits a u64; anything else (sign, fraction, exponent, a leading

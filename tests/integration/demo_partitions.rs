@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::assert_unreachable;
 use crate::support::kafka::{create_topic, murmur2_partition, read_all};
-use crate::support::{on_broker, run_for, stockstream, unique, Run};
+use crate::support::{on_broker, run_for, unique, Run};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
 
@@ -226,16 +227,7 @@ fn assert_topic_gone(topic: &str) {
 
 #[test]
 fn an_unreachable_broker_gives_the_clear_message_and_exit_3() {
-    let mut cmd = stockstream();
-    cmd.args(["-b", "127.0.0.1:1", "demo-partitions", "--timeout", "2s"]);
-    let run = run_for(cmd, Duration::from_secs(15));
-    run.assert_code(3);
-    assert!(
-        run.stderr.contains("could not reach Kafka at 127.0.0.1:1"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+    assert_unreachable(&["demo-partitions", "--timeout", "2s"]);
 }
 
 #[test]

@@ -155,8 +155,15 @@ fn check(bootstrap: &str, topic: &str, feed: JoinHandle<Run>) {
 
 /// Runs `check`; if it fails, shows what the aggregate jobs said before failing the test.
 #[track_caller]
-fn check_or_explain(bootstrap: &str, topic: &str, feed: JoinHandle<Run>, jobs: Vec<Running>) -> Vec<Running> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(bootstrap, topic, feed)));
+fn check_or_explain(
+    bootstrap: &str,
+    topic: &str,
+    feed: JoinHandle<Run>,
+    jobs: Vec<Running>,
+) -> Vec<Running> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check(bootstrap, topic, feed)
+    }));
     if let Err(panic) = outcome {
         for job in jobs {
             let run = job.signal_and_wait(libc::SIGKILL, Duration::from_secs(30));

@@ -133,7 +133,7 @@ fn just_alone_lists_every_recipe() {
     }
 }
 
-/// Recipes too slow or too far-reaching to run from a test (or, for `demo`, not built yet):
+/// Recipes too slow or too far-reaching to run from a test here (`demo` has its own test):
 /// they must at least evaluate to the right commands.
 #[test]
 fn the_other_recipes_dry_run_to_their_commands() {

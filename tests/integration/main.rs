@@ -4,6 +4,7 @@
 mod aggregate;
 mod cli;
 mod compose;
+mod demo;
 mod demo_partitions;
 mod exactly_once;
 mod justfile;

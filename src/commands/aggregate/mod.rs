@@ -27,6 +27,7 @@ use crate::signals;
 use crate::topic_name::TopicName;
 use context::JobContext;
 use fetch::{Fetcher, Input};
+pub use pipeline::Counters;
 use pipeline::Pipeline;
 use sink::Sink;
 
@@ -162,7 +163,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn from_args(args: Args) -> anyhow::Result<Self> {
+    pub fn from_args(args: Args) -> anyhow::Result<Self> {
         let windows = WindowSpec::new(args.window, args.slide).map_err(anyhow::Error::msg)?;
         let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         if args.commit_interval.is_zero() || args.progress_interval.is_zero() {
@@ -223,23 +224,32 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
     let kafka = Kafka::new(global);
     let stop = signals::install()?;
-    prepare_topics(&kafka, &settings)?;
+    run_on(&kafka, &settings, &stop).map(|_| ())
+}
+
+/// Aggregates on `kafka` until `stop` (or the end, with --stop-at-end); returns the totals.
+pub fn run_on(
+    kafka: &Kafka,
+    settings: &Settings,
+    stop: &signals::Stop,
+) -> anyhow::Result<Counters> {
+    prepare_topics(kafka, settings)?;
 
     if settings.guarantee == Guarantee::AtLeastOnce {
         tracing::warn!(target: LOG, "at-least-once: after a crash some bars and dead-letter records may be written twice");
     }
     let sink = Sink::new(
         kafka.stream_producer_config(settings.transactional_id().as_deref()),
-        &settings,
+        settings,
         stop.clone(),
     )
     .with_context(|| format!("on {}", kafka.brokers()))?;
     let engine = Engine::new(settings.rules);
-    let pipeline = Arc::new(Mutex::new(Pipeline::new(engine, sink, &settings)));
-    describe_start(&kafka, &settings);
+    let pipeline = Arc::new(Mutex::new(Pipeline::new(engine, sink, settings)));
+    describe_start(kafka, settings);
     loop {
-        let consumer = start_consumer(&kafka, &settings, Arc::clone(&pipeline))?;
-        let ended = run_loop(&consumer, &settings, &stop);
+        let consumer = start_consumer(kafka, settings, Arc::clone(&pipeline))?;
+        let ended = run_loop(&consumer, settings, stop);
         if let Ok(Ended::ConsumerFailed(why)) = &ended {
             // librdkafka's consumer cannot recover from a fatal error (e.g. its static
             // membership fenced after a broker restart): start a new one. The pipeline
@@ -253,16 +263,34 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         let closing = consumer.context().with(|p| p.shutdown(&consumer));
         consumer.unsubscribe();
         consumer.context().close_fetcher();
-        return ended.and(closing);
+        let counters = consumer.context().with(|p| p.snapshot().counters);
+        return ended.and(closing).map(|()| counters);
     }
 }
 
 /// A consumer subscribed to the input, reading through a batch queue, sharing `pipeline`.
+/// The input consumer. Dropping it removes the batch queue first, on every path (a panic
+/// included): librdkafka cannot shut a client down while queue handles on it are alive.
+struct JobConsumer(BaseConsumer<JobContext>);
+
+impl std::ops::Deref for JobConsumer {
+    type Target = BaseConsumer<JobContext>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for JobConsumer {
+    fn drop(&mut self) {
+        self.0.context().close_fetcher();
+    }
+}
+
 fn start_consumer(
     kafka: &Kafka,
     settings: &Settings,
     pipeline: Arc<Mutex<Pipeline>>,
-) -> anyhow::Result<BaseConsumer<JobContext>> {
+) -> anyhow::Result<JobConsumer> {
     let consumer: BaseConsumer<JobContext> = kafka
         .stream_consumer_config(&settings.group, settings.from, &settings.instance_id)
         .create_with_context(JobContext::new(pipeline))
@@ -270,6 +298,7 @@ fn start_consumer(
     let fetcher = Fetcher::new(&consumer, &settings.topic, BATCH)
         .context("creating the batch queue for input records")?;
     consumer.context().set_fetcher(fetcher);
+    let consumer = JobConsumer(consumer);
     consumer
         .subscribe(&[&settings.topic])
         .with_context(|| format!("subscribing to `{}`", settings.topic))?;

@@ -3,7 +3,7 @@
 //! per emitted bar on stdout.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nu_ansi_term::Color;
@@ -46,7 +46,18 @@ impl Console {
     pub fn show(&mut self, b: &Bar) {
         match self {
             Console::Off => {}
-            Console::Lines => println!("{}", String::from_utf8_lossy(&b.to_json())),
+            Console::Lines => {
+                let mut out = std::io::stdout().lock();
+                let line = b.to_json();
+                if out
+                    .write_all(&line)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .is_err()
+                {
+                    // Whoever read stdout has gone (a closed pipe): stop writing, keep working.
+                    *self = Console::Off;
+                }
+            }
             Console::Table { bar, latest, color } => {
                 let previous_close = latest.get(&b.symbol).map(|(prev, _)| prev.close);
                 latest.insert(b.symbol, (b.clone(), previous_close));

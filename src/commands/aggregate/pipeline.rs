@@ -49,8 +49,6 @@ pub struct Pipeline {
     emit: EmitMode,
     guarantee: Guarantee,
     timeout: Duration,
-    /// The first offset read of each owned partition without a checkpoint.
-    first_read: ByPartition<i64>,
     dirty: bool,
     counters: Counters,
     started: Instant,
@@ -70,7 +68,6 @@ impl Pipeline {
             emit: settings.emit,
             guarantee: settings.guarantee,
             timeout: settings.timeout,
-            first_read: ByPartition::default(),
             dirty: false,
             counters: Counters::default(),
             started: Instant::now(),
@@ -91,7 +88,6 @@ impl Pipeline {
         }
         let wall = i64::try_from(now.saturating_duration_since(self.started).as_millis())
             .unwrap_or(i64::MAX);
-        self.first_read.entry(partition).or_insert(offset);
         let decoded = classify(msg.payload);
         if self.engine.is_replay(partition, offset) {
             self.counters.replayed += 1;
@@ -201,12 +197,16 @@ impl Pipeline {
         let Ok(mut owned) = consumer.assignment() else {
             return;
         };
-        let first_read = std::mem::take(&mut self.first_read);
+        let first_seen: ByPartition<i64> = self
+            .engine
+            .partitions()
+            .filter_map(|p| self.engine.first_seen(p).map(|o| (p, o)))
+            .collect();
         self.restore(consumer, &mut owned);
         for e in owned.elements() {
             let from = match e.offset() {
                 Offset::Offset(o) => Some(o),
-                _ => first_read.get(&e.partition()).copied(),
+                _ => first_seen.get(&e.partition()).copied(),
             };
             if let Some(from) = from {
                 if let Err(err) = consumer.seek(
@@ -219,15 +219,11 @@ impl Pipeline {
                 }
             }
         }
-        self.first_read = first_read;
         self.dirty = false;
     }
 
     /// Partitions arrive: restore each from its checkpoint and start it at its replay offset.
     pub fn assign(&mut self, consumer: &BaseConsumer<JobContext>, tpl: &mut TopicPartitionList) {
-        for e in tpl.elements() {
-            self.first_read.remove(&e.partition());
-        }
         let notes = self.restore(consumer, tpl);
         tracing::info!(target: LOG, "📥 Partitions assigned: {}", notes.join(", "));
     }
@@ -297,7 +293,6 @@ impl Pipeline {
         let mut gone = Vec::new();
         for e in tpl.elements() {
             self.engine.revoke(e.partition());
-            self.first_read.remove(&e.partition());
             gone.push(e.partition().to_string());
         }
         if !gone.is_empty() {
@@ -312,7 +307,6 @@ impl Pipeline {
         for partition in owned {
             self.engine.revoke(partition);
         }
-        self.first_read.clear();
         self.dirty = false;
     }
 

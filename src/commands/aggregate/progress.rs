@@ -2,6 +2,7 @@
 //! partition's watermark, open windows, emitted bars, late and bad records. The JSON form
 //! uses the names of Spark's StreamingQueryProgress where they mean the same thing.
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
@@ -70,7 +71,8 @@ impl Progress {
                 "sink": { "numOutputRows": c.bars },
                 "numBadRows": c.bad,
             });
-            println!("{doc}");
+            // A closed stdout must not stop the job; the log line below still reports.
+            let _ = writeln!(std::io::stdout().lock(), "{doc}");
         }
         let marks: Vec<String> = s
             .watermarks

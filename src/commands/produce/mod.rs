@@ -89,7 +89,7 @@ impl FromStr for Rate {
 }
 
 /// The validated settings of one run.
-struct Settings {
+pub struct Settings {
     topic: TopicName,
     pace: Pace,
     count: Option<u64>,
@@ -102,7 +102,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn from_args(args: Args) -> anyhow::Result<Self> {
+    pub fn from_args(args: Args) -> anyhow::Result<Self> {
         let pace = match args.rate {
             Some(Rate::Max) => Pace::Max,
             Some(Rate::PerSecond(n)) => Pace::Every(Duration::from_secs_f64(1.0 / n)),
@@ -132,6 +132,17 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
     let kafka = Kafka::new(global);
     let stop = signals::install()?;
+    run_on(&kafka, &settings, &stop).map(|_| ())
+}
+
+/// What one run sent, for a caller that reports on it (the demo).
+pub struct Sent {
+    pub generated: u64,
+    pub delivered: u64,
+}
+
+/// Produces to `kafka` until a stop condition or `stop`; fails if a record was lost.
+pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyhow::Result<Sent> {
     let profile = if settings.pace.is_human() {
         ProducerProfile::Latency
     } else {
@@ -141,7 +152,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         .producer_config(profile, settings.delivery_timeout)
         .create_with_context(Deliveries::new(settings.pace.is_human()))
         .context("creating the Kafka producer")?;
-    check_topic(&kafka, &settings)?;
+    check_topic(kafka, settings)?;
     producer.context().observer.connected();
 
     let mut market = Market::new(&settings.symbols, settings.seed);
@@ -151,11 +162,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         describe_symbols(market.symbols()),
         settings.topic,
         kafka.brokers(),
-        describe_pace(&settings)
+        describe_pace(settings)
     );
     let started = Instant::now();
-    let generated = send_loop(&producer, &mut market, &settings, &stop);
-    finish(&producer, generated, started, &settings)
+    let generated = send_loop(&producer, &mut market, settings, stop);
+    finish(&producer, generated, started, settings)
 }
 
 fn check_topic(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
@@ -266,7 +277,7 @@ fn finish(
     generated: u64,
     started: Instant,
     settings: &Settings,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Sent> {
     let deliveries = producer.context();
     let pending = generated.saturating_sub(deliveries.delivered() + deliveries.failed());
     if pending > 0 {
@@ -302,7 +313,10 @@ fn finish(
             settings.topic
         );
     }
-    Ok(())
+    Ok(Sent {
+        generated,
+        delivered,
+    })
 }
 
 fn describe_symbols(symbols: &[Symbol]) -> String {

@@ -40,13 +40,17 @@ impl Pacer {
         }
     }
 
-    /// `None` when a record is due now, else how long until the next one is.
+    /// `None` when a record is due now, else how long until the next one is. A record due
+    /// in less than a millisecond counts as due: waits are served in whole milliseconds
+    /// (librdkafka's poll), and waiting for less would spin; the schedule, not the last
+    /// send, keeps the long-run rate exact.
     pub fn wait(&self, now: Instant) -> Option<Duration> {
         match self.pace {
             Pace::Max => None,
             Pace::Every(interval) => {
                 let due = self.start + mul(interval, self.sent);
-                due.checked_duration_since(now).filter(|d| !d.is_zero())
+                due.checked_duration_since(now)
+                    .filter(|d| *d >= Duration::from_millis(1))
             }
         }
     }
@@ -87,6 +91,20 @@ mod tests {
         // Running late: due at once, and catches up.
         p.sent_one();
         assert_eq!(p.wait(t0 + Duration::from_millis(250)), None);
+    }
+
+    #[test]
+    fn high_rates_send_in_bursts_instead_of_spinning() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(Pace::Every(Duration::from_micros(50)), t0);
+        let mut burst = 0;
+        while p.wait(t0).is_none() {
+            p.sent_one();
+            burst += 1;
+        }
+        // At 20,000 a second, the 20 records due within the first millisecond go at once.
+        assert_eq!(burst, 20);
+        assert!(p.wait(t0) >= Some(Duration::from_millis(1)));
     }
 
     #[test]

@@ -127,6 +127,23 @@ impl Drop for Running {
     }
 }
 
+/// Runs `stockstream -b 127.0.0.1:1 ARGS` (nothing listens there) and checks the one clear
+/// error: exit 3, the brokers named, nothing on stdout.
+#[track_caller]
+pub fn assert_unreachable(args: &[&str]) -> Run {
+    let mut cmd = stockstream();
+    cmd.args(["-b", "127.0.0.1:1"]).args(args);
+    let run = run_for(cmd, Duration::from_secs(15));
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("could not reach Kafka at 127.0.0.1:1"),
+        "{args:?}: {}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+    run
+}
+
 /// A topic name no other test uses.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,58 @@
+//! `stockstream demo` with no Kafka anywhere: it runs produce and aggregate on its embedded
+//! cluster, prints bars for every symbol, and stops by itself; with --brokers it goes to
+//! that cluster and nowhere else.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::support::assert_unreachable;
+use crate::support::{run_for, stockstream};
+
+const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
+
+#[test]
+fn the_demo_needs_no_broker_and_shows_bars_for_every_symbol() {
+    let mut cmd = stockstream();
+    // `just demo` exports STOCKSTREAM_BROKERS: only a typed --brokers leaves the embedded
+    // cluster, so this unreachable address must not matter.
+    cmd.env("STOCKSTREAM_BROKERS", "127.0.0.1:1")
+        .args(["demo", "--duration", "10s"]);
+    let started = Instant::now();
+    let run = run_for(cmd, Duration::from_secs(40));
+    run.assert_code(0);
+    let took = started.elapsed();
+
+    let mut symbols = BTreeSet::new();
+    for line in run.stdout.lines() {
+        let bar: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON bar ({e}): {line}\n{}", run.stderr));
+        assert_eq!(bar["final"], true, "{line}");
+        assert!(bar["trades"].as_u64() > Some(0), "{line}");
+        symbols.insert(bar["symbol"].as_str().unwrap_or_default().to_string());
+    }
+    let want: BTreeSet<String> = SYMBOLS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(symbols, want, "bars for every symbol\n{}", run.stderr);
+
+    // The producer's lines, the limits of the embedded cluster said plainly, a summary.
+    assert!(
+        run.stderr.contains("StockProducer - ✨ INFO - ✅"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no real transactions")
+            && run.stderr.contains("at-least-once, not exactly-once"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("📋 Demo summary:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    // 10s of ticks, then the last windows close: a few seconds, not a minute.
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+}
+
+#[test]
+fn with_brokers_the_demo_goes_there_and_says_when_it_cannot() {
+    let run = assert_unreachable(&["demo", "--duration", "2s", "--timeout", "1s"]);
+    assert!(!run.stderr.contains("Embedded"), "{}", run.stderr);
+}
