@@ -240,9 +240,10 @@ fn the_broker_restarts_mid_stream_and_aggregate_carries_on() {
     kafka.stop();
     std::thread::sleep(Duration::from_secs(3));
     kafka.resume();
-    check(&bootstrap, &topic, feed);
-    job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
-        .assert_code(0);
+    for job in check_or_explain(&bootstrap, &topic, feed, vec![job]) {
+        job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+            .assert_code(0);
+    }
 }
 
 #[test]

@@ -245,7 +245,12 @@ pub fn run_on(
     )
     .with_context(|| format!("on {}", kafka.brokers()))?;
     let engine = Engine::new(settings.rules);
-    let pipeline = Arc::new(Mutex::new(Pipeline::new(engine, sink, settings)));
+    let pipeline = Arc::new(Mutex::new(Pipeline::new(
+        engine,
+        sink,
+        settings,
+        stop.clone(),
+    )));
     describe_start(kafka, settings);
     loop {
         let consumer = start_consumer(kafka, settings, Arc::clone(&pipeline))?;

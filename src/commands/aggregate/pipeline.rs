@@ -18,6 +18,7 @@ use super::{EmitMode, Guarantee, LatePolicy, Settings, LOG};
 use crate::aggregate::window::{event_millis, MAX_EVENT_MILLIS};
 use crate::aggregate::{ByPartition, Checkpoint, Engine, Outcome};
 use crate::record::{self, StockRecord};
+use crate::signals::Stop;
 
 /// A payload longer than this is not a tick: dead-lettered as `too_large`.
 const MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -55,10 +56,13 @@ pub struct Pipeline {
     /// When the first and the latest new record were read: the processing rate's span.
     first_record: Option<Instant>,
     last_record: Option<Instant>,
+    stop: Stop,
+    /// Set when state could not be rebuilt: nothing may be committed any more.
+    unusable: Option<String>,
 }
 
 impl Pipeline {
-    pub fn new(engine: Engine, sink: Sink, settings: &Settings) -> Self {
+    pub fn new(engine: Engine, sink: Sink, settings: &Settings, stop: Stop) -> Self {
         Pipeline {
             engine,
             sink,
@@ -73,6 +77,8 @@ impl Pipeline {
             started: Instant::now(),
             first_record: None,
             last_record: None,
+            stop,
+            unusable: None,
         }
     }
 
@@ -143,6 +149,11 @@ impl Pipeline {
 
     /// Commits output and input offsets (with checkpoints) together.
     pub fn commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+        if let Some(why) = &self.unusable {
+            return Err(anyhow!(
+                "{why}; stopping without committing, so a restart redoes the work"
+            ));
+        }
         self.engine.tick(self.wall_ms());
         self.emit_finals();
         if self.emit == EmitMode::Update {
@@ -237,9 +248,11 @@ impl Pipeline {
         tpl: &mut TopicPartitionList,
     ) -> Vec<String> {
         let wall = self.wall_ms();
-        let committed = committed_with_retries(consumer, tpl, self.timeout);
+        let committed = committed_with_retries(consumer, tpl, self.timeout, &self.stop);
         if committed.is_none() {
-            tracing::error!(target: LOG, "could not read the committed offsets; starting without checkpoints");
+            // Nothing may be committed from state that was not rebuilt.
+            self.unusable =
+                Some("the committed offsets of newly assigned partitions could not be read".into());
         }
         let mut notes = Vec::new();
         let mut starts = Vec::new();
@@ -352,12 +365,15 @@ fn committed_with_retries(
     consumer: &BaseConsumer<JobContext>,
     tpl: &TopicPartitionList,
     timeout: Duration,
+    stop: &Stop,
 ) -> Option<TopicPartitionList> {
-    let deadline = Instant::now() + timeout;
+    // Without the checkpoints, open windows cannot be rebuilt: keep asking (a broker may be
+    // restarting, or another instance's transaction still open) until it answers or a
+    // stop is asked for.
     loop {
-        match consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
+        match consumer.committed_offsets(tpl.clone(), timeout.min(Duration::from_secs(5))) {
             Ok(c) => return Some(c),
-            Err(e) if Instant::now() < deadline => {
+            Err(e) if !stop.requested() => {
                 tracing::warn!(target: LOG, "reading committed offsets: {e}; retrying");
                 std::thread::sleep(Duration::from_millis(200));
             }

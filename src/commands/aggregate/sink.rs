@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use rdkafka::config::ClientConfig;
@@ -64,6 +64,8 @@ pub struct Sink {
     broken: bool,
     timeout: Duration,
     stop: Stop,
+    /// When a producer of this job was last fenced.
+    last_fenced: Option<Instant>,
 }
 
 impl Sink {
@@ -81,6 +83,7 @@ impl Sink {
             broken: false,
             timeout: settings.timeout,
             stop,
+            last_fenced: None,
         })
     }
 
@@ -236,17 +239,28 @@ impl Sink {
     }
 
     /// A producer in a fatal state cannot go on: a new one with the same transactional id
-    /// fences the old epoch (its transaction is aborted by the coordinator). Fenced by
-    /// another instance with this id, the job stops instead of fencing it back.
+    /// fences the old epoch (its transaction is aborted by the coordinator).
+    ///
+    /// Being fenced usually means another instance took this id over, but a transaction
+    /// coordinator that restarted or timed a transaction out fences too. So one fencing is
+    /// answered with a new producer; a second within a minute means a live rival, and the
+    /// job stops instead of fencing it back and forth.
     fn replace(&mut self, cause: &RDKafkaError) -> anyhow::Result<()> {
-        if matches!(
+        let fenced = matches!(
             cause.code(),
             RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced
-        ) {
+        );
+        let recently = self
+            .last_fenced
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+        if fenced && recently {
             bail!(
                 "this instance was fenced: another instance with the same --instance-id took over ({cause})\n  \
                  hint: give every instance of a group its own --instance-id"
             );
+        }
+        if fenced {
+            self.last_fenced = Some(Instant::now());
         }
         tracing::warn!(target: LOG, "the producer failed for good ({cause}); replacing it");
         self.drop_pending();
