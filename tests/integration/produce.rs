@@ -205,3 +205,25 @@ fn missing_topic_fails_with_the_hint() {
     );
     assert!(run.stderr.contains("hint: create it"), "{}", run.stderr);
 }
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_with_130() {
+    // Nothing listens on port 1, so produce waits for the broker (up to --timeout): the
+    // first Ctrl+C asks for a graceful stop, the second must not wait for anything.
+    let mut cmd = stockstream();
+    cmd.args(["-b", "127.0.0.1:1", "produce", "--timeout", "20s"]);
+    let child = Running::spawn(cmd);
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(i32::try_from(child.pid()).unwrap(), libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let run = child.signal_and_wait(libc::SIGINT, Duration::from_secs(10));
+    run.assert_code(130);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("Ctrl+C again"), "{}", run.stderr);
+}
