@@ -5,14 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
 
-use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw};
+use crate::support::kafka::{create_topic, produce_raw, read_committed, subscriber, Raw};
 use crate::support::model::{
     assert_bars_match, assert_dead_letters, expected, log_of, rfc3339_ms, DeadLetters,
 };
-use crate::support::{broker, on_broker, unique, Run, Running};
+use crate::support::{on_broker, unique, Run, Running};
 
 /// 2026-01-01T00:00:00Z, in ms: the data set lives well in the past.
 const T0: i64 = 1_767_225_600_000;
@@ -334,12 +333,7 @@ fn the_last_window_is_emitted_soon_after_the_producer_stops() {
             "live",
         ],
     );
-    let reader: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &broker().bootstrap)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let reader = subscriber(&format!("{topic}.bars"));
     std::thread::sleep(Duration::from_secs(3));
     let produced = crate::support::run_for(
         on_broker(&[
@@ -367,7 +361,6 @@ fn the_last_window_is_emitted_soon_after_the_producer_stops() {
         })
         .fold(0.0, f64::max);
     let last_window_end = ((last_tick * 1000.0) as i64).div_euclid(2_000) * 2_000 + 2_000;
-    reader.subscribe(&[&format!("{topic}.bars")]).unwrap();
     let deadline = stopped + Duration::from_secs(30);
     let arrived = loop {
         assert!(Instant::now() < deadline, "the last window never came");
@@ -414,14 +407,7 @@ fn a_backlog_of_many_batches_is_counted_to_the_last_record() {
     );
     // Every tick lands in exactly one tumbling window, so the trades of all bars add up to
     // every record read: none skipped between batches, none counted twice.
-    let reader: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &broker().bootstrap)
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    reader.subscribe(&[&format!("{topic}.bars")]).unwrap();
+    let reader = subscriber(&format!("{topic}.bars"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut trades = 0;
     let mut settled: Option<Instant> = None;

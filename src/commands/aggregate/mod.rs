@@ -261,19 +261,16 @@ pub fn run_on(
             // forgets its partitions first; the new assignment restores them.
             tracing::warn!(target: LOG, "the consumer failed for good ({why}); starting a new one");
             consumer.context().with(Pipeline::abandon);
-            consumer.context().close_fetcher();
             drop(consumer);
             continue;
         }
         let closing = consumer.context().with(|p| p.shutdown(&consumer));
         consumer.unsubscribe();
-        consumer.context().close_fetcher();
         let counters = consumer.context().with(|p| p.snapshot().counters);
         return ended.and(closing).map(|()| counters);
     }
 }
 
-/// A consumer subscribed to the input, reading through a batch queue, sharing `pipeline`.
 /// The input consumer. Dropping it removes the batch queue first, on every path (a panic
 /// included): librdkafka cannot shut a client down while queue handles on it are alive.
 struct JobConsumer(BaseConsumer<JobContext>);
@@ -291,6 +288,7 @@ impl Drop for JobConsumer {
     }
 }
 
+/// A consumer subscribed to the input, reading through a batch queue, sharing `pipeline`.
 fn start_consumer(
     kafka: &Kafka,
     settings: &Settings,

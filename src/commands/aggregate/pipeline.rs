@@ -83,7 +83,12 @@ impl Pipeline {
     }
 
     fn wall_ms(&self) -> i64 {
-        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+        self.wall_ms_at(Instant::now())
+    }
+
+    /// Milliseconds since the job started: the engine's wall clock.
+    fn wall_ms_at(&self, at: Instant) -> i64 {
+        i64::try_from(at.saturating_duration_since(self.started).as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Handles one input record; `now` is the time of the batch it came in.
@@ -92,8 +97,7 @@ impl Pipeline {
         if !self.engine.owns(partition) {
             return Ok(()); // fetched before its partition was let go
         }
-        let wall = i64::try_from(now.saturating_duration_since(self.started).as_millis())
-            .unwrap_or(i64::MAX);
+        let wall = self.wall_ms_at(now);
         let decoded = classify(msg.payload);
         if self.engine.is_replay(partition, offset) {
             self.counters.replayed += 1;
@@ -340,8 +344,8 @@ impl Pipeline {
         };
         tracing::info!(
             target: LOG,
-            "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted; {:.2}s from first to last record ({} records/s)",
-            c.input, c.processed, c.late, c.bad, c.bars, span, rate.round()
+            "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({} records/s)",
+            c.input, c.processed, c.late, c.bad, c.bars, c.replayed, span, rate.round()
         );
         result
     }

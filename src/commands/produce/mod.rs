@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 
+use crate::aggregate::window::event_millis;
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 use crate::kafka::{self, Kafka, ProducerProfile};
@@ -226,7 +227,7 @@ fn send_loop(
         };
         payload.clear();
         tick.encode_into(&mut payload);
-        let millis = (tick.timestamp * 1000.0).round() as i64;
+        let millis = event_millis(tick.timestamp);
         let record = BaseRecord::to(settings.topic.as_str())
             .key(tick.symbol.as_str())
             .payload(payload.as_slice())

@@ -191,6 +191,23 @@ pub fn read_committed(topic: &str, want: usize, limit: Duration, linger: Duratio
     read_committed_on(&broker().bootstrap, topic, want, limit, linger)
 }
 
+/// A read_committed consumer of a group of its own, subscribed to `topic` from its start.
+pub fn subscriber(topic: &str) -> BaseConsumer {
+    subscriber_on(&broker().bootstrap, topic)
+}
+
+pub fn subscriber_on(bootstrap: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = config_on(bootstrap)
+        .set("group.id", super::unique("stockstream-tests-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
 pub fn read_committed_on(
     bootstrap: &str,
     topic: &str,
@@ -198,14 +215,7 @@ pub fn read_committed_on(
     limit: Duration,
     linger: Duration,
 ) -> Vec<Read> {
-    let consumer: BaseConsumer = config_on(bootstrap)
-        .set("group.id", format!("stockstream-tests-committed-{topic}"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = subscriber_on(bootstrap, topic);
     let deadline = Instant::now() + limit;
     let mut out = Vec::new();
     let mut linger_until: Option<Instant> = None;
