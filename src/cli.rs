@@ -9,6 +9,7 @@ use clap::{
 };
 
 use crate::commands::{aggregate, demo, produce, topic};
+use crate::kafka::{Setting, SettingParser};
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -52,8 +53,9 @@ pub struct GlobalArgs {
 
     /// A librdkafka setting passed straight to the client, e.g. -X linger.ms=20 or
     /// -X security.protocol=SASL_SSL. Repeatable; applied after stockstream's own settings.
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true, action = ArgAction::Append, value_parser = parse_key_value)]
-    pub config: Vec<(String, String)>,
+    /// A secret may come from a file: -X sasl.password=@FILE (or STOCKSTREAM_SASL_PASSWORD).
+    #[arg(short = 'X', value_name = "KEY=VALUE", global = true, action = ArgAction::Append, value_parser = SettingParser)]
+    pub config: Vec<Setting>,
 
     /// When to color the output (NO_COLOR in the environment turns `auto` off).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "STOCKSTREAM_COLOR")]
@@ -126,6 +128,7 @@ pub enum Command {
     Demo(demo::Args),
 }
 
+/// `KEY=VALUE` for settings that are not librdkafka's (a topic's configs).
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -156,8 +159,8 @@ mod tests {
         assert_eq!(
             cli.global.config,
             vec![
-                ("linger.ms".to_string(), "20".to_string()),
-                ("client.id".to_string(), "a=b".to_string())
+                Setting::new("linger.ms", "20"),
+                Setting::new("client.id", "a=b")
             ]
         );
     }

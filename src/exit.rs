@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 /// Any failure without a more specific code (including undelivered records).
 pub const FAILURE: u8 = 1;
-/// No broker answered within the timeout.
+/// No broker answered within the timeout, or the connection was refused (TLS, authentication).
 pub const UNREACHABLE: u8 = 3;
 /// The topic does not exist.
 pub const TOPIC_MISSING: u8 = 4;
@@ -17,15 +17,19 @@ pub const INTERRUPTED: u8 = 130;
 /// Failures a script may want to tell apart, each with its own exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    #[error(
-        "could not reach Kafka at {brokers} within {timeout}: {cause}\n  \
-         hint: is the broker running (`just up`, or `scripts/kafka-local start`)? \
-         Are --brokers / STOCKSTREAM_BROKERS right?"
-    )]
+    #[error("could not reach Kafka at {brokers} within {timeout}: {cause}\n  hint: {hint}")]
     Unreachable {
         brokers: String,
         timeout: String,
         cause: String,
+        hint: String,
+    },
+    /// The connection was refused for good: authentication or TLS.
+    #[error("could not connect to Kafka at {brokers}: {cause}\n  hint: {hint}")]
+    Rejected {
+        brokers: String,
+        cause: String,
+        hint: String,
     },
     #[error("topic `{topic}` does not exist on {brokers}\n  hint: {hint}")]
     TopicMissing {
@@ -40,7 +44,7 @@ pub enum Failure {
 impl Failure {
     pub fn code(&self) -> u8 {
         match self {
-            Failure::Unreachable { .. } => UNREACHABLE,
+            Failure::Unreachable { .. } | Failure::Rejected { .. } => UNREACHABLE,
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
         }

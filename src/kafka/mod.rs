@@ -10,18 +10,21 @@ use anyhow::Context as _;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerContext};
 
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 
+mod setting;
+pub use setting::{Setting, SettingParser, PASSWORD_ENV};
+
 /// Connection settings shared by every client a command makes.
 #[derive(Debug, Clone)]
 pub struct Kafka {
     brokers: String,
-    overrides: Vec<(String, String)>,
+    overrides: Vec<Setting>,
 }
 
 /// What a producer is tuned for.
@@ -35,14 +38,16 @@ pub enum ProducerProfile {
 
 impl Kafka {
     pub fn new(global: &GlobalArgs) -> Self {
-        Kafka::with_brokers(&global.brokers, global.config.clone())
+        Kafka::with_brokers(&global.brokers, &global.config)
     }
 
     /// Settings for `brokers` other than the command line's (the demo's embedded cluster).
-    pub fn with_brokers(brokers: &str, overrides: Vec<(String, String)>) -> Self {
+    /// STOCKSTREAM_SASL_PASSWORD gives `sasl.password` unless `-X` does.
+    pub fn with_brokers(brokers: &str, given: &[Setting]) -> Self {
+        let env_password = std::env::var(PASSWORD_ENV).ok();
         Kafka {
             brokers: brokers.to_string(),
-            overrides,
+            overrides: setting::with_env_password(env_password, given),
         }
     }
 
@@ -54,14 +59,16 @@ impl Kafka {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &self.brokers)
             .set("client.id", "stockstream")
-            .set_log_level(RDKafkaLogLevel::Warning);
+            // Info: librdkafka reports a dropped connection at this level, and its reason
+            // is the cause a failed connection attempt should name.
+            .set_log_level(RDKafkaLogLevel::Info);
         cfg
     }
 
     /// `-X key=value` wins over stockstream's own choices, as in kcat.
     fn finish(&self, mut cfg: ClientConfig) -> ClientConfig {
-        for (k, v) in &self.overrides {
-            cfg.set(k, v);
+        for s in &self.overrides {
+            cfg.set(s.key(), s.value());
         }
         tracing::debug!(config = %redacted(&cfg), "client configuration");
         cfg
@@ -160,21 +167,9 @@ pub fn redacted(cfg: &ClientConfig) -> String {
     pairs.sort();
     pairs
         .into_iter()
-        .map(|(k, v)| {
-            if is_secret(k) {
-                format!("{k}=[redacted]")
-            } else {
-                format!("{k}={v}")
-            }
-        })
+        .map(|(k, v)| format!("{:?}", Setting::new(k, v)))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn is_secret(key: &str) -> bool {
-    ["password", "secret", "ssl.key.pem", "sasl.jaas", "token"]
-        .iter()
-        .any(|s| key.contains(s))
 }
 
 /// A client context that remembers librdkafka's last error, so that a failed request can
@@ -185,12 +180,69 @@ fn is_secret(key: &str) -> bool {
 #[derive(Default)]
 pub struct Observer {
     last_error: Mutex<Option<String>>,
+    rejection: Mutex<Option<(Rejection, String)>>,
     connected: AtomicBool,
+}
+
+/// A connection the broker or the client refused for a reason that retrying cannot fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// SASL: wrong user, password or mechanism.
+    Authentication,
+    /// TLS: an untrusted certificate, a name mismatch, or TLS against a plaintext port.
+    Tls,
+}
+
+impl Rejection {
+    fn of(error: &KafkaError) -> Option<Rejection> {
+        match error.rdkafka_error_code()? {
+            RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+                Some(Rejection::Authentication)
+            }
+            RDKafkaErrorCode::SSL => Some(Rejection::Tls),
+            _ => None,
+        }
+    }
+
+    /// What to check, given librdkafka's own words.
+    pub fn hint(self, cause: &str) -> &'static str {
+        match self {
+            Rejection::Authentication => {
+                "the broker refused the credentials: check -X sasl.mechanism (SCRAM users exist \
+                 per mechanism), -X sasl.username, and the password \
+                 (STOCKSTREAM_SASL_PASSWORD or -X sasl.password=@FILE)"
+            }
+            Rejection::Tls if cause.contains("certificate verify failed") => {
+                "the broker's certificate is not trusted: give the CA that signed it with \
+                 -X ssl.ca.location=CA.pem, and connect by a name the certificate holds"
+            }
+            Rejection::Tls => {
+                "the TLS handshake failed: is this a TLS listener (security.protocol SSL or \
+                 SASL_SSL only there)? Check the ssl.* settings"
+            }
+        }
+    }
 }
 
 impl Observer {
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The first refusal seen, with librdkafka's words for it.
+    pub fn rejection(&self) -> Option<(Rejection, String)> {
+        self.rejection.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Records an error event from librdkafka.
+    fn error_event(&self, error: &KafkaError, reason: &str) {
+        tracing::trace!(target: "librdkafka", "{error}");
+        if let Some(kind) = Rejection::of(error) {
+            if let Ok(mut rejection) = self.rejection.lock() {
+                rejection.get_or_insert_with(|| (kind, reason.to_string()));
+            }
+        }
+        self.record(reason);
     }
 
     /// From now on, librdkafka's errors are logged as warnings.
@@ -218,15 +270,28 @@ impl Observer {
         *last = Some(reason.to_string());
     }
 
+    /// Keeps a cause without logging it beyond debug level.
+    fn note(&self, reason: &str) {
+        tracing::debug!(target: "librdkafka", "{reason}");
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(reason.to_string());
+        }
+    }
+
     /// librdkafka's log callback (called from its own threads).
     pub fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        // Drop librdkafka's "[thrd:…]: " prefix: the message names the broker itself.
+        let text = match message.split_once("]: ") {
+            Some((prefix, rest)) if prefix.starts_with("[thrd:") => rest,
+            _ => message,
+        };
         if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
-            // Drop librdkafka's "[thrd:…]: " prefix: the message names the broker itself.
-            let message = match message.split_once("]: ") {
-                Some((prefix, rest)) if prefix.starts_with("[thrd:") => rest,
-                _ => message,
-            };
-            self.record(message);
+            self.record(text);
+        } else if facility == "FAIL" && !self.connected.load(Ordering::Relaxed) {
+            // A dropped connection is logged at info level only, yet before the first
+            // answer it is the cause worth naming ("might be caused by incorrect
+            // security.protocol configuration (connecting to a SSL listener?)").
+            self.note(text);
         } else {
             tracing::debug!(target: "librdkafka", "{facility}: {message}");
         }
@@ -263,13 +328,13 @@ impl ClientContext for Observer {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::trace!(target: "librdkafka", "{error}");
-        self.record(reason);
+        self.error_event(&error, reason);
     }
 }
 
 /// Asks the cluster for its metadata within `timeout`, or explains who could not be
-/// reached and why (connection refused, unknown host, TLS, authentication).
+/// reached and why (connection refused, unknown host, TLS, authentication). A refused
+/// authentication or TLS handshake fails at once: waiting would not change it.
 ///
 /// A client of its own, polled while it waits: librdkafka reports the cause of a failed
 /// connection only as an event, which a blocking metadata request alone never serves.
@@ -287,7 +352,17 @@ pub fn reach(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Metadata> {
         {
             Ok(metadata) => return Ok(metadata),
             Err(err) => {
-                probe.poll(Duration::ZERO);
+                // Serves every event queued meanwhile (each poll of zero serves only one):
+                // the cause of a failure arrives as an error or log event.
+                probe.poll(left.min(Duration::from_millis(50)));
+                if let Some((kind, cause)) = probe.context().rejection() {
+                    return Err(Failure::Rejected {
+                        brokers: kafka.brokers().to_string(),
+                        hint: kind.hint(&cause).to_string(),
+                        cause,
+                    }
+                    .into());
+                }
                 if Instant::now() >= deadline {
                     let cause = probe
                         .context()
@@ -296,6 +371,7 @@ pub fn reach(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Metadata> {
                     return Err(Failure::Unreachable {
                         brokers: kafka.brokers().to_string(),
                         timeout: humantime::format_duration(timeout).to_string(),
+                        hint: unreachable_hint(&cause),
                         cause,
                     }
                     .into());
@@ -303,6 +379,30 @@ pub fn reach(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Metadata> {
             }
         }
     }
+}
+
+/// What to check when no broker answered, given librdkafka's last word on why.
+fn unreachable_hint(cause: &str) -> String {
+    let hint = if cause.contains("PLAINTEXT broker listener") {
+        // A TLS client on a plaintext listener.
+        "this looks like a plaintext listener: leave out -X security.protocol=SSL / SASL_SSL, \
+         or connect to the broker's TLS port"
+    } else if cause.contains("security.protocol") || cause.contains("in state APIVERSION_QUERY") {
+        // A plaintext client on a TLS listener: the broker answers the first request with
+        // a TLS alert and hangs up, while the client waits for the ApiVersion answer.
+        "the broker hung up before it answered: is this a TLS listener? Then set \
+         -X security.protocol=SSL (or SASL_SSL, with the sasl.* settings) and \
+         -X ssl.ca.location=CA.pem"
+    } else if cause.contains("Disconnected") && cause.contains("in state UP") {
+        // Connected, then dropped at the first request: the listener wants SASL.
+        "the broker hung up right after the connection was made: does it require SASL? Then \
+         set -X security.protocol=SASL_SSL (or SASL_PLAINTEXT), -X sasl.mechanism, \
+         -X sasl.username and the password (STOCKSTREAM_SASL_PASSWORD)"
+    } else {
+        "is the broker running (`just up`, or `scripts/kafka-local start`)? \
+         Are --brokers / STOCKSTREAM_BROKERS right?"
+    };
+    hint.to_string()
 }
 
 #[cfg(test)]
@@ -324,10 +424,27 @@ mod tests {
     }
 
     #[test]
+    fn the_hint_follows_librdkafka_s_words_for_a_wrong_security_protocol() {
+        let plaintext_on_tls = "127.0.0.1:9093/bootstrap: Disconnected: connection closed by \
+             peer: receive 0 after POLLIN (after 1ms in state APIVERSION_QUERY)";
+        assert!(unreachable_hint(plaintext_on_tls).contains("TLS listener"));
+        let tls_on_plaintext = "ssl://127.0.0.1:9092/bootstrap: SSL handshake failed: \
+             Disconnected: SSL connection closed by peer: connecting to a PLAINTEXT broker \
+             listener? (after 2ms in state SSL_HANDSHAKE)";
+        assert!(unreachable_hint(tls_on_plaintext).contains("plaintext listener"));
+        let no_sasl = "ssl://127.0.0.1:9093/bootstrap: Disconnected: SSL connection closed by \
+             peer (after 4ms in state UP)";
+        assert!(unreachable_hint(no_sasl).contains("SASL"));
+        let refused = "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection \
+             refused (after 0ms in state CONNECT)";
+        assert!(unreachable_hint(refused).contains("is the broker running"));
+    }
+
+    #[test]
     fn overrides_win() {
         let kafka = Kafka {
             brokers: "b:1".into(),
-            overrides: vec![("linger.ms".into(), "7".into())],
+            overrides: vec![Setting::new("linger.ms", "7")],
         };
         let cfg = kafka.producer_config(ProducerProfile::Throughput, Duration::from_secs(5));
         assert_eq!(cfg.get("linger.ms"), Some("7"));

@@ -32,7 +32,7 @@ impl Cluster {
             mock.create_topic(topic, PARTITIONS, 1)
                 .with_context(|| format!("creating `{topic}` on the embedded cluster"))?;
         }
-        let kafka = Kafka::with_brokers(&mock.bootstrap_servers(), global.config.clone());
+        let kafka = Kafka::with_brokers(&mock.bootstrap_servers(), &global.config);
         tracing::info!(
             target: LOG,
             "🧪 Embedded Kafka-protocol cluster (librdkafka's mock) listening on {}; topics {} ({PARTITIONS} partitions each), in memory, gone when the demo ends",

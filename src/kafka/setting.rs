@@ -1,0 +1,220 @@
+//! `-X key=value`: one librdkafka setting from the command line. A secret's value is never
+//! printed (not in logs, errors, `-v` dumps or `{:?}`), and it need not be on the command
+//! line at all: `-X sasl.password=@FILE` reads it from a file, and STOCKSTREAM_SASL_PASSWORD
+//! gives `sasl.password` from the environment.
+
+use std::fmt;
+
+/// The environment variable that gives `sasl.password` (an `-X sasl.password=…` wins).
+pub const PASSWORD_ENV: &str = "STOCKSTREAM_SASL_PASSWORD";
+
+/// One librdkafka setting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Setting {
+    key: String,
+    value: String,
+}
+
+impl Setting {
+    pub fn new(key: &str, value: &str) -> Self {
+        Setting {
+            key: key.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    /// Parses `key=value`; for a secret, `key=@path` reads the value from the file at `path`
+    /// (one trailing newline dropped).
+    pub fn parse(text: &str) -> Result<Setting, String> {
+        let Some((key, value)) = text.split_once('=') else {
+            return Err(if looks_secret(text) {
+                "expected KEY=VALUE (the text is not shown: it may hold a secret)".to_string()
+            } else {
+                format!("expected KEY=VALUE, got `{text}`")
+            });
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("expected KEY=VALUE, but the key is empty".to_string());
+        }
+        match value.strip_prefix('@') {
+            Some(path) if is_secret(key) => Ok(Setting::new(key, &read_secret(key, path)?)),
+            _ => Ok(Setting::new(key, value)),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The value as it may be shown: `[redacted]` for a secret.
+    pub fn shown(&self) -> &str {
+        if is_secret(&self.key) {
+            "[redacted]"
+        } else {
+            &self.value
+        }
+    }
+}
+
+impl fmt::Debug for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.shown())
+    }
+}
+
+/// Parses `-X` for clap. Its own error text, because clap's would quote the raw value,
+/// which may hold a secret.
+#[derive(Clone, Copy, Debug)]
+pub struct SettingParser;
+
+impl clap::builder::TypedValueParser for SettingParser {
+    type Value = Setting;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Setting, clap::Error> {
+        let invalid = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid -X setting: {message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid("not valid UTF-8".to_string()))?;
+        Setting::parse(text).map_err(invalid)
+    }
+}
+
+/// Whether a librdkafka setting holds a secret (passwords, private keys, OAuth secrets).
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "ssl.key.pem",
+        "ssl_key",
+        "sasl.jaas",
+        "token",
+        "sasl.oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+/// Whether unparsed text mentions a secret key, so that an error must not echo it.
+fn looks_secret(text: &str) -> bool {
+    is_secret(text) || text.to_ascii_lowercase().contains("pass")
+}
+
+fn read_secret(key: &str, path: &str) -> Result<String, String> {
+    if path.is_empty() {
+        return Err(format!("`{key}=@` needs a file name after the @"));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("could not read {key} from the file `{path}`: {e}"))?;
+    let value = text
+        .strip_suffix('\n')
+        .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+    if value.is_empty() {
+        return Err(format!("the file `{path}` given for {key} is empty"));
+    }
+    Ok(value.to_string())
+}
+
+/// The settings a client gets: `sasl.password` from `env_password` (the value of
+/// STOCKSTREAM_SASL_PASSWORD) unless `-X sasl.password` is given, then the `-X` settings in
+/// order, so that a later one wins.
+pub fn with_env_password(env_password: Option<String>, given: &[Setting]) -> Vec<Setting> {
+    let mut all = Vec::with_capacity(given.len() + 1);
+    if let Some(password) = env_password.filter(|p| !p.is_empty()) {
+        if !given.iter().any(|s| s.key == "sasl.password") {
+            all.push(Setting::new("sasl.password", &password));
+        }
+    }
+    all.extend(given.iter().cloned());
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_setting_keeps_everything_after_the_first_equals_sign() {
+        let s = Setting::parse("client.id=a=b").unwrap();
+        assert_eq!((s.key(), s.value()), ("client.id", "a=b"));
+        assert_eq!(format!("{s:?}"), "client.id=a=b");
+    }
+
+    #[test]
+    fn a_secret_is_never_shown() {
+        let s = Setting::parse("sasl.password=hunter2").unwrap();
+        assert_eq!(s.value(), "hunter2");
+        assert_eq!(format!("{s:?}"), "sasl.password=[redacted]");
+        assert_eq!(s.shown(), "[redacted]");
+        let s = Setting::parse("ssl.key.password=x1").unwrap();
+        assert!(!format!("{s:?}").contains("x1"));
+    }
+
+    #[test]
+    fn a_malformed_secret_is_not_echoed_in_the_error() {
+        let err = Setting::parse("sasl.passwordhunter2").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = Setting::parse("linger.ms").unwrap_err();
+        assert!(err.contains("linger.ms"), "{err}");
+        assert!(Setting::parse("=x").is_err());
+    }
+
+    #[test]
+    fn a_secret_can_come_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("stockstream-setting-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let s = Setting::parse(&format!("sasl.password=@{}", file.display())).unwrap();
+        assert_eq!(s.value(), "s3cret");
+        std::fs::write(&file, "s3cret\r\n").unwrap();
+        let s = Setting::parse(&format!("sasl.password=@{}", file.display())).unwrap();
+        assert_eq!(s.value(), "s3cret");
+        std::fs::write(&file, "").unwrap();
+        let err = Setting::parse(&format!("sasl.password=@{}", file.display())).unwrap_err();
+        assert!(err.contains("empty"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let err = Setting::parse("sasl.password=@/nonexistent/stockstream").unwrap_err();
+        assert!(
+            err.contains("/nonexistent/stockstream") && err.contains("sasl.password"),
+            "{err}"
+        );
+        // Only secrets are read from files; other values keep their @.
+        let s = Setting::parse("client.id=@home").unwrap();
+        assert_eq!(s.value(), "@home");
+    }
+
+    #[test]
+    fn the_environment_password_is_used_unless_x_gives_one() {
+        let given = vec![Setting::new("sasl.username", "alice")];
+        let all = with_env_password(Some("envpw".into()), &given);
+        assert_eq!(
+            all,
+            vec![
+                Setting::new("sasl.password", "envpw"),
+                Setting::new("sasl.username", "alice")
+            ]
+        );
+        let given = vec![Setting::new("sasl.password", "flag")];
+        assert_eq!(with_env_password(Some("envpw".into()), &given), given);
+        assert_eq!(with_env_password(Some(String::new()), &[]), vec![]);
+        assert_eq!(with_env_password(None, &[]), vec![]);
+    }
+}
