@@ -1,9 +1,14 @@
 //! Delivery reports: every record sent is counted here exactly once, as delivered or as
-//! failed, and a failed one is logged with its full payload so the user knows which it was.
-//! At a human pace each delivery gets the original project's line.
+//! failed. Each record carries its number in the run (1, 2, 3, …) as its delivery opaque, so
+//! the failed ones can be named exactly: the first few in full, all of them as number ranges
+//! at the end, split into "not delivered" and "possibly delivered" (sent, but the broker's
+//! answer was lost, so it may be in the topic). At a human pace each delivery gets the
+//! original project's line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
+use rdkafka::bindings as rdsys;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
@@ -16,11 +21,24 @@ pub const LOG: &str = "StockProducer";
 /// How many delivered records between two stats lines at a human pace.
 const STATS_EVERY: u64 = 10;
 
+/// How many failed records are logged in full; the rest are named in the final report.
+const LOG_FAILED_IN_FULL: u64 = 10;
+
 pub struct Deliveries {
     pub observer: Observer,
     delivered: AtomicU64,
     failed: AtomicU64,
     log_each: bool,
+    failures: Mutex<Failures>,
+}
+
+/// The numbers of the records that failed, by what is known of them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Failures {
+    /// Never written: the broker did not get them (or refused them).
+    pub not_delivered: Vec<u64>,
+    /// Sent, but no answer came back: they may be in the topic.
+    pub possibly_delivered: Vec<u64>,
 }
 
 impl Deliveries {
@@ -30,7 +48,20 @@ impl Deliveries {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             log_each,
+            failures: Mutex::new(Failures::default()),
         }
+    }
+
+    /// The failed records so far, each list sorted.
+    pub fn failures(&self) -> Failures {
+        let mut f = self
+            .failures
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        f.not_delivered.sort_unstable();
+        f.possibly_delivered.sort_unstable();
+        f
     }
 
     pub fn delivered(&self) -> u64 {
@@ -45,9 +76,10 @@ impl Deliveries {
 crate::kafka::observed_context!(Deliveries);
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
+    /// The record's number in this run.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, number: usize) {
         match result {
             Ok(msg) => {
                 let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
@@ -64,12 +96,34 @@ impl ProducerContext for Deliveries {
                 }
             }
             Err((err, msg)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                let payload = msg
-                    .payload()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                tracing::error!(target: LOG, "failed to deliver {payload}: {err}");
+                let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                let number = number as u64;
+                // SAFETY: the message is valid for the duration of the callback.
+                let status = unsafe { rdsys::rd_kafka_message_status(msg.ptr()) };
+                let possibly =
+                    status != rdsys::rd_kafka_msg_status_t::RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+                if let Ok(mut f) = self.failures.lock() {
+                    if possibly {
+                        f.possibly_delivered.push(number);
+                    } else {
+                        f.not_delivered.push(number);
+                    }
+                }
+                if n <= LOG_FAILED_IN_FULL {
+                    let payload = msg
+                        .payload()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    let what = if possibly {
+                        "unconfirmed (sent, but no answer: it may be in the topic)"
+                    } else {
+                        "not delivered"
+                    };
+                    tracing::error!(target: LOG, "❌ record #{number} {what}: {err}: {payload}");
+                    if n == LOG_FAILED_IN_FULL {
+                        tracing::error!(target: LOG, "❌ more records failing; the summary names them all");
+                    }
+                }
             }
         }
     }
@@ -91,6 +145,30 @@ fn log_delivery(payload: Option<&[u8]>, partition: i32, offset: i64) {
     }
 }
 
+/// Sorted numbers as ranges: `[1, 2, 3, 7]` → `1-3,7`.
+pub fn ranges(sorted: &[u64]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}-{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
 /// `5234` → `5,234`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -106,7 +184,14 @@ pub fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::{ranges, thousands};
+
+    #[test]
+    fn ranges_join_runs_of_numbers() {
+        assert_eq!(ranges(&[]), "");
+        assert_eq!(ranges(&[4]), "4");
+        assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
+    }
 
     #[test]
     fn thousands_groups_digits() {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 
 use crate::aggregate::window::event_millis;
@@ -20,7 +21,10 @@ use crate::market::{unix_now, Market};
 use crate::record::Symbol;
 use crate::signals;
 use crate::topic_name::TopicName;
-use deliveries::{thousands, Deliveries, LOG};
+use deliveries::{ranges, thousands, Deliveries, LOG};
+
+/// The header that carries a record's number in its run, with `--sequence`.
+pub const SEQUENCE_HEADER: &str = "stockstream.seq";
 use pace::{Pace, Pacer};
 use status::Status;
 
@@ -65,6 +69,12 @@ pub struct Args {
     /// On stop, how long to wait for records still in flight before giving them up as failed.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     flush_timeout: Duration,
+
+    /// Put each record's number in this run (1, 2, 3, …) in a `stockstream.seq` header, so a
+    /// consumer can check that none is missing or doubled. Failure reports use the same
+    /// numbers.
+    #[arg(long)]
+    sequence: bool,
 }
 
 /// `--rate`: a number of records per second, or `max`.
@@ -100,6 +110,7 @@ pub struct Settings {
     timeout: Duration,
     delivery_timeout: Duration,
     flush_timeout: Duration,
+    sequence: bool,
 }
 
 impl Settings {
@@ -125,6 +136,7 @@ impl Settings {
             timeout: args.timeout,
             delivery_timeout: args.delivery_timeout,
             flush_timeout: args.flush_timeout,
+            sequence: args.sequence,
         })
     }
 }
@@ -204,6 +216,7 @@ fn send_loop(
     let mut pacer = Pacer::new(settings.pace, started);
     let mut status = Status::new(settings.pace.is_human(), settings.count);
     let mut payload = Vec::with_capacity(128);
+    let mut number = String::with_capacity(20);
     let mut generated: u64 = 0;
     loop {
         if stop.requested()
@@ -228,10 +241,23 @@ fn send_loop(
         payload.clear();
         tick.encode_into(&mut payload);
         let millis = event_millis(tick.timestamp);
-        let record = BaseRecord::to(settings.topic.as_str())
-            .key(tick.symbol.as_str())
-            .payload(payload.as_slice())
-            .timestamp(millis);
+        // The record's number in this run: its delivery report names it by this.
+        let seq = generated + 1;
+        let mut record = BaseRecord::with_opaque_to(
+            settings.topic.as_str(),
+            usize::try_from(seq).unwrap_or(usize::MAX),
+        )
+        .key(tick.symbol.as_str())
+        .payload(payload.as_slice())
+        .timestamp(millis);
+        if settings.sequence {
+            number.clear();
+            number.push_str(&seq.to_string());
+            record = record.headers(OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: SEQUENCE_HEADER,
+                value: Some(number.as_str()),
+            }));
+        }
         if !enqueue(producer, record, stop) {
             break;
         }
@@ -251,7 +277,7 @@ fn send_loop(
 /// record could not be queued (a stop was asked for while waiting, or a fatal error).
 fn enqueue(
     producer: &BaseProducer<Deliveries>,
-    mut record: BaseRecord<'_, str, [u8]>,
+    mut record: BaseRecord<'_, str, [u8], usize>,
     stop: &signals::Stop,
 ) -> bool {
     loop {
@@ -307,8 +333,9 @@ fn finish(
         thousands(per_second.round() as u64),
     );
     if failed + unaccounted > 0 {
+        report_failures(deliveries, settings);
         bail!(
-            "{} of {} records were not delivered to `{}` (each is logged above)",
+            "{} of {} records to `{}` failed (their numbers are listed above)",
             thousands(failed + unaccounted),
             thousands(generated),
             settings.topic
@@ -318,6 +345,34 @@ fn finish(
         generated,
         delivered,
     })
+}
+
+/// Names every failed record by its number in this run, as ranges (`--sequence` puts the
+/// same numbers in the records' headers).
+fn report_failures(deliveries: &Deliveries, settings: &Settings) {
+    let failures = deliveries.failures();
+    let numbering = if settings.sequence {
+        format!("numbers as in the `{SEQUENCE_HEADER}` header")
+    } else {
+        "numbers are positions in this run".to_string()
+    };
+    if !failures.not_delivered.is_empty() {
+        tracing::error!(
+            target: LOG,
+            "❌ Not delivered ({}; {numbering}): {}",
+            thousands(failures.not_delivered.len() as u64),
+            ranges(&failures.not_delivered)
+        );
+    }
+    if !failures.possibly_delivered.is_empty() {
+        tracing::error!(
+            target: LOG,
+            "❓ Possibly delivered, unconfirmed ({}; sent, but the broker's answer was lost, \
+             so they may be in the topic; {numbering}): {}",
+            thousands(failures.possibly_delivered.len() as u64),
+            ranges(&failures.possibly_delivered)
+        );
+    }
 }
 
 fn describe_symbols(symbols: &[Symbol]) -> String {
