@@ -2,6 +2,7 @@
 //! the tests start themselves (see support/broker.rs).
 
 mod aggregate;
+mod broker_faults;
 mod cli;
 mod compose;
 mod demo;
@@ -9,5 +10,6 @@ mod demo_partitions;
 mod exactly_once;
 mod justfile;
 mod produce;
+mod security;
 mod support;
 mod topic;

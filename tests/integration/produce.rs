@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::support::kafka::{create_topic, murmur2_partition, read_all};
-use crate::support::{on_broker, run_for, stockstream, unique, Running};
+use crate::support::{on_broker, run_for, stockstream, summary_count, unique, Running};
 
 /// The record format, decoded here independently of stockstream's own decoder.
 #[derive(serde::Deserialize)]
@@ -17,21 +17,6 @@ struct Tick {
 }
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
-
-fn summary_count(stderr: &str, what: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("Summary:"))
-        .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"));
-    let before = line
-        .split(&format!(" {what}"))
-        .next()
-        .unwrap_or_else(|| panic!("no `{what}` in {line}"));
-    let number = before.rsplit(' ').next().unwrap().replace(',', "");
-    number
-        .parse()
-        .unwrap_or_else(|_| panic!("no count before `{what}` in {line}"))
-}
 
 #[test]
 fn ten_thousand_records_land_valid_keyed_and_placed_like_the_java_client() {

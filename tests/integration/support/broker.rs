@@ -15,6 +15,29 @@ use std::time::Duration;
 
 pub struct Broker {
     pub bootstrap: String,
+    /// The SASL_SSL listener, on the broker the tests start themselves.
+    pub secure: Option<Secure>,
+}
+
+/// A SASL_SSL (SCRAM over TLS) listener of the test broker and what a client needs for it.
+pub struct Secure {
+    pub bootstrap: String,
+    /// The PEM file of the test CA that signed the broker's certificate.
+    pub ca: PathBuf,
+}
+
+/// The SCRAM user the test broker is formatted with.
+pub const SCRAM_USER: &str = "alice";
+pub const SCRAM_PASSWORD: &str = "alice-Pa55-word";
+
+impl Broker {
+    /// The SASL_SSL listener; fails loudly on a broker the tests did not start.
+    pub fn secure(&self) -> &Secure {
+        self.secure.as_ref().expect(
+            "this test needs the SASL_SSL listener of the broker the tests start themselves \
+             (scripts/kafka-local --sasl-ssl-port); unset STOCKSTREAM_TEST_BROKERS to run it",
+        )
+    }
 }
 
 static BROKER: OnceLock<Result<Broker, String>> = OnceLock::new();
@@ -42,10 +65,13 @@ fn free_port() -> u16 {
 fn start() -> Result<Broker, String> {
     if let Ok(bootstrap) = std::env::var("STOCKSTREAM_TEST_BROKERS") {
         if !bootstrap.trim().is_empty() {
-            return Ok(Broker { bootstrap });
+            return Ok(Broker {
+                bootstrap,
+                secure: None,
+            });
         }
     }
-    let (port, cport) = (free_port(), free_port());
+    let (port, cport, sport) = (free_port(), free_port(), free_port());
     let root = repo_root();
     let data = root
         .join("target")
@@ -58,6 +84,8 @@ fn start() -> Result<Broker, String> {
         .args(["run", "--ephemeral", "--timeout", "120"])
         .args(["--port", &port.to_string()])
         .args(["--controller-port", &cport.to_string()])
+        .args(["--sasl-ssl-port", &sport.to_string()])
+        .args(["--scram-user", &format!("{SCRAM_USER}:{SCRAM_PASSWORD}")])
         .arg("--data")
         .arg(&data)
         .args(["--watch-pid", &std::process::id().to_string()])
@@ -74,25 +102,45 @@ fn start() -> Result<Broker, String> {
     LAUNCHER_PID.store(i32::try_from(child.id()).unwrap_or(0), Ordering::SeqCst);
     // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
     unsafe { libc::atexit(stop_at_exit) };
-    wait_ready(&mut child, &log_path)?;
+    let said = wait_ready(&mut child, &log_path)?;
+    // "SASL_SSL 127.0.0.1:PORT ca=PATH", printed before READY.
+    let secure = said.iter().find_map(|line| {
+        let rest = line.strip_prefix("SASL_SSL ")?;
+        let (bootstrap, ca) = rest.split_once(" ca=")?;
+        Some(Secure {
+            bootstrap: bootstrap.to_string(),
+            ca: PathBuf::from(ca),
+        })
+    });
+    if secure.is_none() {
+        return Err(failure(
+            "scripts/kafka-local did not say where its SASL_SSL listener is",
+            &log_path,
+        ));
+    }
     // The Child handle is dropped without killing: stop_at_exit owns the shutdown.
     Ok(Broker {
         bootstrap: format!("127.0.0.1:{port}"),
+        secure,
     })
 }
 
-fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<(), String> {
+/// Waits for the launcher's READY line; returns the lines it printed before it.
+fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<Vec<String>, String> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut before = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.starts_with("READY") {
-                let _ = tx.send(());
+                let _ = tx.send(std::mem::take(&mut before));
+            } else {
+                before.push(line);
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(180)) {
-        Ok(()) => Ok(()),
+        Ok(lines) => Ok(lines),
         Err(_) => {
             let _ = child.kill();
             Err(failure(
@@ -110,8 +158,9 @@ fn failure(what: &str, log_path: &std::path::Path) -> String {
     format!(
         "\n\nKAFKA DID NOT START: {what}.\n\
          The integration tests need a real Apache Kafka broker. They start one with \
-         scripts/kafka-local, which needs Java 17+ and Maven (to fetch Kafka's jars from Maven Central).\n\
-         Fix: install them (Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven), \
+         scripts/kafka-local, which needs Java 17+, Maven (to fetch Kafka's jars from Maven Central) \
+         and openssl (for the test CA of its SASL_SSL listener).\n\
+         Fix: install them (Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven openssl), \
          or point STOCKSTREAM_TEST_BROKERS at a running broker.\n\
          Launcher output ({}):\n{}\n",
         log_path.display(),
@@ -185,6 +234,35 @@ impl Dedicated {
         self.launcher = Some(child);
     }
 
+    /// The broker's JVM, as the launcher recorded it.
+    fn java_pid(&self) -> i32 {
+        let text = std::fs::read_to_string(self.data.join("broker.pid"))
+            .expect("the launcher writes broker.pid");
+        text.trim().parse().expect("a pid in broker.pid")
+    }
+
+    /// Kills the broker's JVM at once (SIGKILL), as a crash would, keeping its data; the
+    /// launcher then exits by itself.
+    pub fn kill(&mut self) {
+        // SAFETY: signalling the broker this test started.
+        unsafe { libc::kill(self.java_pid(), libc::SIGKILL) };
+        if let Some(mut child) = self.launcher.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes the broker's JVM (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        // SAFETY: signalling the broker this test started.
+        unsafe { libc::kill(self.java_pid(), libc::SIGSTOP) };
+    }
+
+    /// Lets a frozen broker carry on (SIGCONT).
+    pub fn thaw(&self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.java_pid(), libc::SIGCONT) };
+    }
+
     /// Stops the broker cleanly (SIGTERM), keeping its data.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.launcher.take() {
@@ -197,6 +275,9 @@ impl Dedicated {
 
 impl Drop for Dedicated {
     fn drop(&mut self) {
+        if self.launcher.is_some() {
+            self.thaw();
+        }
         self.stop();
         let _ = std::fs::remove_dir_all(&self.data);
     }

@@ -147,6 +147,25 @@ pub fn read_all_on(bootstrap: &str, topic: &str) -> Vec<Read> {
     out
 }
 
+/// The sum of `topic`'s high watermarks on `bootstrap`: how many records it holds (no
+/// transactions write to the topics this is used on).
+pub fn end_offsets_on(bootstrap: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = config_on(bootstrap).create().expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
+        .sum()
+}
+
 /// One raw record for `produce_raw`: its partition, key and value.
 pub struct Raw {
     pub partition: i32,

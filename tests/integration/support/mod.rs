@@ -108,6 +108,12 @@ impl Running {
         self.0.as_ref().map_or(0, Child::id)
     }
 
+    /// Waits for the exit, at most `limit`.
+    #[track_caller]
+    pub fn wait(mut self, limit: Duration) -> Run {
+        wait_for(self.0.take().expect("still running"), limit)
+    }
+
     /// Sends `signal` and waits for the exit, at most `limit`.
     #[track_caller]
     pub fn signal_and_wait(mut self, signal: i32, limit: Duration) -> Run {
@@ -153,4 +159,21 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A count from produce's summary line, e.g. `delivered` in "…, 12,345 delivered, …".
+#[track_caller]
+pub fn summary_count(stderr: &str, what: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("Summary:"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"));
+    let before = line
+        .split(&format!(" {what}"))
+        .next()
+        .unwrap_or_else(|| panic!("no `{what}` in {line}"));
+    let number = before.rsplit(' ').next().unwrap().replace(',', "");
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no count before `{what}` in {line}"))
 }
