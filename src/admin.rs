@@ -15,7 +15,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::kafka::{self, Kafka, Observer};
+use crate::kafka::{self, CreateClient as _, Kafka, Observer};
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]
@@ -72,11 +72,11 @@ impl Admin {
         kafka::reach(kafka, timeout)?;
         let client = kafka
             .admin_config()
-            .create_with_context(Observer::default())
+            .create_client(Observer::default())
             .context("creating the Kafka admin client")?;
         let offsets = kafka
             .admin_config()
-            .create_with_context(Observer::default())
+            .create_client(Observer::default())
             .context("creating the Kafka offsets client")?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()

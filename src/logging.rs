@@ -49,7 +49,8 @@ pub fn init(verbosity: i8, color: bool) {
     };
     let filter = tracing_subscriber::filter::Targets::new()
         .with_default(level)
-        .with_target("rdkafka", rdkafka_level);
+        .with_target("rdkafka", rdkafka_level)
+        .with_target("librdkafka", rdkafka_level);
     // The local offset can only be read safely while the process has one thread.
     let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
     let layer = tracing_subscriber::fmt::layer()

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{anyhow, Context as _};
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
@@ -161,6 +161,33 @@ impl Kafka {
     }
 }
 
+/// Creating a client with an error that never quotes a secret: librdkafka's message for a
+/// refused setting holds its value (`-X sasl.pasword=…`, a typo, would show the password).
+pub trait CreateClient {
+    fn create_client<C, T>(&self, context: C) -> anyhow::Result<T>
+    where
+        C: ClientContext,
+        T: FromClientConfigAndContext<C>;
+}
+
+impl CreateClient for ClientConfig {
+    fn create_client<C, T>(&self, context: C) -> anyhow::Result<T>
+    where
+        C: ClientContext,
+        T: FromClientConfigAndContext<C>,
+    {
+        self.create_with_context(context).map_err(|e| match e {
+            KafkaError::ClientConfig(_, description, key, value) => {
+                anyhow!(
+                    "librdkafka refused the setting `{key}`: {}",
+                    setting::without_secret(&key, &value, &description)
+                )
+            }
+            other => anyhow::Error::new(other),
+        })
+    }
+}
+
 /// The configuration as text with every secret replaced, safe for logs.
 pub fn redacted(cfg: &ClientConfig) -> String {
     let mut pairs: Vec<_> = cfg.config_map().iter().collect();
@@ -180,6 +207,8 @@ pub fn redacted(cfg: &ClientConfig) -> String {
 #[derive(Default)]
 pub struct Observer {
     last_error: Mutex<Option<String>>,
+    /// Whether `last_error` is only an info-level note, which an error may replace.
+    last_is_note: AtomicBool,
     rejection: Mutex<Option<(Rejection, String)>>,
     connected: AtomicBool,
 }
@@ -194,7 +223,13 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    fn of(error: &KafkaError) -> Option<Rejection> {
+    /// A refusal that retrying cannot fix. librdkafka also reports a handshake cut short
+    /// (a timeout, a dropped connection) as an authentication or TLS error: not those.
+    fn of(error: &KafkaError, reason: &str) -> Option<Rejection> {
+        let transient = ["Timed out", "Disconnected", "transport", "closed", "n/a"];
+        if transient.iter().any(|t| reason.contains(t)) {
+            return None;
+        }
         match error.rdkafka_error_code()? {
             RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
                 Some(Rejection::Authentication)
@@ -237,7 +272,7 @@ impl Observer {
     /// Records an error event from librdkafka.
     fn error_event(&self, error: &KafkaError, reason: &str) {
         tracing::trace!(target: "librdkafka", "{error}");
-        if let Some(kind) = Rejection::of(error) {
+        if let Some(kind) = Rejection::of(error, reason) {
             if let Ok(mut rejection) = self.rejection.lock() {
                 rejection.get_or_insert_with(|| (kind, reason.to_string()));
             }
@@ -268,13 +303,17 @@ impl Observer {
             tracing::debug!(target: "librdkafka", "{reason}");
         }
         *last = Some(reason.to_string());
+        self.last_is_note.store(false, Ordering::Relaxed);
     }
 
-    /// Keeps a cause without logging it beyond debug level.
+    /// Keeps a cause without logging it beyond debug level, unless an error gave one.
     fn note(&self, reason: &str) {
         tracing::debug!(target: "librdkafka", "{reason}");
         if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(reason.to_string());
+            if last.is_none() || self.last_is_note.load(Ordering::Relaxed) {
+                *last = Some(reason.to_string());
+                self.last_is_note.store(true, Ordering::Relaxed);
+            }
         }
     }
 
@@ -287,7 +326,10 @@ impl Observer {
         };
         if (level as i32) <= (RDKafkaLogLevel::Error as i32) {
             self.record(text);
-        } else if facility == "FAIL" && !self.connected.load(Ordering::Relaxed) {
+        } else if facility == "FAIL"
+            && (level as i32) <= (RDKafkaLogLevel::Info as i32)
+            && !self.connected.load(Ordering::Relaxed)
+        {
             // A dropped connection is logged at info level only, yet before the first
             // answer it is the cause worth naming ("might be caused by incorrect
             // security.protocol configuration (connecting to a SSL listener?)").
@@ -341,7 +383,7 @@ impl ClientContext for Observer {
 pub fn reach(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Metadata> {
     let probe: BaseProducer<Observer> = kafka
         .admin_config()
-        .create_with_context(Observer::default())
+        .create_client(Observer::default())
         .context("creating a Kafka client (check the -X settings)")?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -393,7 +435,9 @@ fn unreachable_hint(cause: &str) -> String {
         "the broker hung up before it answered: is this a TLS listener? Then set \
          -X security.protocol=SSL (or SASL_SSL, with the sasl.* settings) and \
          -X ssl.ca.location=CA.pem"
-    } else if cause.contains("Disconnected") && cause.contains("in state UP") {
+    } else if cause.contains("might require SASL")
+        || (cause.contains("Disconnected") && cause.contains("in state UP"))
+    {
         // Connected, then dropped at the first request: the listener wants SASL.
         "the broker hung up right after the connection was made: does it require SASL? Then \
          set -X security.protocol=SASL_SSL (or SASL_PLAINTEXT), -X sasl.mechanism, \

@@ -24,7 +24,7 @@ impl Setting {
     }
 
     /// Parses `key=value`; for a secret, `key=@path` reads the value from the file at `path`
-    /// (one trailing newline dropped).
+    /// (one trailing newline dropped), and `key=@@…` is the literal value `@…`.
     pub fn parse(text: &str) -> Result<Setting, String> {
         let Some((key, value)) = text.split_once('=') else {
             return Err(if looks_secret(text) {
@@ -38,6 +38,9 @@ impl Setting {
             return Err("expected KEY=VALUE, but the key is empty".to_string());
         }
         match value.strip_prefix('@') {
+            Some(literal) if is_secret(key) && literal.starts_with('@') => {
+                Ok(Setting::new(key, literal))
+            }
             Some(path) if is_secret(key) => Ok(Setting::new(key, &read_secret(key, path)?)),
             _ => Ok(Setting::new(key, value)),
         }
@@ -106,27 +109,47 @@ pub fn is_secret(key: &str) -> bool {
         "sasl.jaas",
         "token",
         "sasl.oauthbearer.config",
+        "passphrase",
+        "private",
     ]
     .iter()
     .any(|s| key.contains(s))
 }
 
-/// Whether unparsed text mentions a secret key, so that an error must not echo it.
+/// Whether text mentions a secret key (or a misspelled one), so that nothing may echo it.
 fn looks_secret(text: &str) -> bool {
-    is_secret(text) || text.to_ascii_lowercase().contains("pass")
+    let text = text.to_ascii_lowercase();
+    is_secret(&text)
+        || ["pas", "word", "pw", "secr", "key", "cred", "token"]
+            .iter()
+            .any(|s| text.contains(s))
 }
 
-fn read_secret(key: &str, path: &str) -> Result<String, String> {
-    if path.is_empty() {
-        return Err(format!("`{key}=@` needs a file name after the @"));
+/// `text` (librdkafka's words about the setting `key`) without `value` when the setting
+/// looks like a secret.
+pub fn without_secret(key: &str, value: &str, text: &str) -> String {
+    if looks_secret(key) && !value.is_empty() {
+        text.replace(value, "[redacted]")
+    } else {
+        text.to_string()
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("could not read {key} from the file `{path}`: {e}"))?;
+}
+
+/// Reads a secret from a file. Errors do not name the file: if the @ was meant as the
+/// first character of the secret itself, its name is the rest of the secret.
+fn read_secret(key: &str, path: &str) -> Result<String, String> {
+    const LITERAL: &str = "(a value that starts with @ is written @@…)";
+    if path.is_empty() {
+        return Err(format!("`{key}=@` needs a file name after the @ {LITERAL}"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!("could not read {key} from the file named after the @: {e} {LITERAL}")
+    })?;
     let value = text
         .strip_suffix('\n')
         .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
     if value.is_empty() {
-        return Err(format!("the file `{path}` given for {key} is empty"));
+        return Err(format!("the file named after the @ for {key} is empty"));
     }
     Ok(value.to_string())
 }
@@ -193,12 +216,31 @@ mod tests {
 
         let err = Setting::parse("sasl.password=@/nonexistent/stockstream").unwrap_err();
         assert!(
-            err.contains("/nonexistent/stockstream") && err.contains("sasl.password"),
+            !err.contains("nonexistent") && err.contains("sasl.password"),
             "{err}"
         );
+        // @@ is a literal @.
+        let s = Setting::parse("sasl.password=@@b3cret").unwrap();
+        assert_eq!(s.value(), "@b3cret");
         // Only secrets are read from files; other values keep their @.
         let s = Setting::parse("client.id=@home").unwrap();
         assert_eq!(s.value(), "@home");
+    }
+
+    #[test]
+    fn librdkafka_s_words_about_a_secret_setting_lose_its_value() {
+        let text = r#"Invalid value "hunter2" for configuration property "sasl.pasword""#;
+        assert!(!without_secret("sasl.pasword", "hunter2", text).contains("hunter2"));
+        let text = r#"Invalid value "abc" for configuration property "linger.ms""#;
+        assert_eq!(without_secret("linger.ms", "abc", text), text);
+        for key in [
+            "sasl.oauthbearer.assertion.private.key.passphrase",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.client.secret",
+            "ssl.keystore.password",
+        ] {
+            assert!(is_secret(key), "{key}");
+        }
     }
 
     #[test]

@@ -84,19 +84,38 @@ fn numbers_in(records: &[Read]) -> BTreeSet<u64> {
     all
 }
 
-/// The numbers a failure line lists as ranges (`1-3,7`), or none without that line.
-fn listed(stderr: &str, label: &str) -> BTreeSet<u64> {
+/// The numbers a failure line lists as ranges (`1-3,7`), or none without that line. A
+/// long list is cut short on the line and written in full to the file the line names.
+fn listed(stderr: &str, label: &str, key_in_file: &str) -> BTreeSet<u64> {
     let Some(line) = stderr.lines().find(|l| l.contains(label)) else {
         return BTreeSet::new();
     };
-    let list = line.rsplit("): ").next().unwrap().trim();
+    let list = match line.split_once("(all of them in ") {
+        Some((_, rest)) => {
+            let path = rest.trim_end().trim_end_matches(')');
+            let text = std::fs::read_to_string(path).expect("the file of failed records");
+            text.lines()
+                .find_map(|l| l.strip_prefix(key_in_file))
+                .expect("the list in the file")
+                .trim()
+                .to_string()
+        }
+        None => line.rsplit("): ").next().unwrap().trim().to_string(),
+    };
     let mut out = BTreeSet::new();
-    for part in list.split(',') {
+    for part in list.split(',').filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
         let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
         out.extend(a..=b);
     }
     out
+}
+
+/// The run time in the summary line ("… in 12.34s (…").
+fn summary_seconds(stderr: &str) -> f64 {
+    let line = stderr.lines().find(|l| l.contains("Summary:")).unwrap();
+    let after = line.rsplit(" in ").next().unwrap();
+    after.split('s').next().unwrap().parse().unwrap()
 }
 
 fn tail(stderr: &str) -> String {
@@ -147,6 +166,12 @@ fn produce_rides_out_a_broker_frozen_for_20_seconds() {
     kafka.thaw();
     let run = job.wait(Duration::from_secs(180));
     assert_all_delivered_once(&run, &bootstrap, topic);
+    // The producer waited out the freeze (unfrozen, it needs a few seconds at most).
+    let seconds = summary_seconds(&run.stderr);
+    assert!(
+        seconds >= 20.0,
+        "the run took {seconds}s, less than the freeze"
+    );
 }
 
 #[test]
@@ -162,14 +187,21 @@ fn a_broker_gone_past_the_delivery_timeout_is_reported_record_by_record() {
     kafka.resume();
 
     run.assert_code(1);
-    let not_delivered = listed(&run.stderr, "Not delivered (");
-    let possibly = listed(&run.stderr, "Possibly delivered, unconfirmed (");
+    let not_delivered = listed(&run.stderr, "Not delivered (", "not_delivered: ");
+    let possibly = listed(
+        &run.stderr,
+        "Possibly delivered, unconfirmed (",
+        "possibly_delivered: ",
+    );
     assert!(
         !not_delivered.is_empty(),
         "no record reported as not delivered:\n{}",
         tail(&run.stderr)
     );
     assert!(not_delivered.is_disjoint(&possibly));
+    if let Some((_, rest)) = run.stderr.split_once("(all of them in ") {
+        let _ = std::fs::remove_file(rest.split(')').next().unwrap());
+    }
     let delivered = summary_count(&run.stderr, "delivered");
     let failed = summary_count(&run.stderr, "failed");
     assert_eq!(delivered + failed, RECORDS, "every record is counted once");

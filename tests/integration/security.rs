@@ -172,16 +172,23 @@ fn aggregate_commits_its_bars_over_sasl_ssl() {
 }
 
 #[test]
-fn a_wrong_password_fails_fast_with_an_authentication_error() {
+fn a_wrong_password_or_user_fails_fast_with_an_authentication_error() {
     let secure = broker::broker().secure();
     let wrong = "not-the-Pa55-word";
-    for args in [
-        &["topic", "list"][..],
-        &["produce", "--topic", "stock_prices", "--count", "1"][..],
-    ] {
+    let cases: [(&[&str], &str, &str); 3] = [
+        (&["topic", "list"], SCRAM_USER, wrong),
+        (
+            &["produce", "--topic", "stock_prices", "--count", "1"],
+            SCRAM_USER,
+            wrong,
+        ),
+        (&["topic", "list"], "mallory", SCRAM_PASSWORD),
+    ];
+    for (args, user, password) in cases {
         let started = Instant::now();
         let mut cmd = secured(secure, "SCRAM-SHA-512");
-        cmd.env("STOCKSTREAM_SASL_PASSWORD", wrong)
+        cmd.env("STOCKSTREAM_SASL_PASSWORD", password)
+            .args(["-X", &format!("sasl.username={user}")])
             .args(["-vv", "-X", "debug=security"])
             .args(args)
             .args(["--timeout", "30s"]);
@@ -203,7 +210,7 @@ fn a_wrong_password_fails_fast_with_an_authentication_error() {
             "{args:?}: failing took {:?}, not fast (the timeout was 30s)",
             started.elapsed()
         );
-        assert_no_secret(&run, wrong);
+        assert_no_secret(&run, password);
     }
 }
 
@@ -282,18 +289,32 @@ fn a_malformed_secret_setting_is_a_usage_error_that_does_not_echo_it() {
     assert_no_secret(&run, "hunter2");
     assert!(run.stderr.contains("KEY=VALUE"), "{}", run.stderr);
 
+    // The @ may have been meant as the password's first character: the rest is not echoed.
     let mut cmd = stockstream();
-    cmd.args([
+    cmd.args(["-X", "sasl.password=@nonexistent-Pa55", "topic", "list"]);
+    let run = run_for(cmd, Duration::from_secs(30));
+    run.assert_code(2);
+    assert_no_secret(&run, "nonexistent-Pa55");
+    assert!(
+        run.stderr.contains("could not read sasl.password") && run.stderr.contains("@@"),
+        "the error says what failed and how to write a literal @:\n{}",
+        run.stderr
+    );
+
+    // A misspelled secret key: librdkafka refuses it, and its value is not echoed.
+    let mut cmd = stockstream();
+    cmd.args(["-b", &broker::broker().bootstrap]).args([
         "-X",
-        "sasl.password=@/nonexistent/stockstream-pw",
+        "sasl.pasword=hunter2",
         "topic",
         "list",
     ]);
     let run = run_for(cmd, Duration::from_secs(30));
-    run.assert_code(2);
+    run.assert_code(1);
+    assert_no_secret(&run, "hunter2");
     assert!(
-        run.stderr.contains("/nonexistent/stockstream-pw"),
-        "the error names the file:\n{}",
+        run.stderr.contains("sasl.pasword"),
+        "the error names the setting:\n{}",
         run.stderr
     );
 }

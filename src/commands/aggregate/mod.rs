@@ -22,7 +22,7 @@ use crate::aggregate::window::WindowSpec;
 use crate::aggregate::{Engine, Rules};
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
-use crate::kafka::Kafka;
+use crate::kafka::{CreateClient as _, Kafka};
 use crate::signals;
 use crate::topic_name::TopicName;
 use context::JobContext;
@@ -296,7 +296,7 @@ fn start_consumer(
 ) -> anyhow::Result<JobConsumer> {
     let consumer: BaseConsumer<JobContext> = kafka
         .stream_consumer_config(&settings.group, settings.from, &settings.instance_id)
-        .create_with_context(JobContext::new(pipeline))
+        .create_client(JobContext::new(pipeline))
         .context("creating the input consumer")?;
     let fetcher = Fetcher::new(&consumer, &settings.topic, BATCH)
         .context("creating the batch queue for input records")?;

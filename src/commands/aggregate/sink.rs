@@ -22,7 +22,7 @@ use rdkafka::TopicPartitionList;
 use super::fetch::Input;
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::Bar;
-use crate::kafka::Observer;
+use crate::kafka::{CreateClient as _, Observer};
 use crate::signals::Stop;
 
 /// Counts failed deliveries (at-least-once checks them before it commits input offsets;
@@ -317,7 +317,7 @@ fn start(
     stop: &Stop,
 ) -> anyhow::Result<BaseProducer<Deliveries>> {
     let producer: BaseProducer<Deliveries> = config
-        .create_with_context(Deliveries::default())
+        .create_client(Deliveries::default())
         .context("creating the output producer")?;
     if !transactional {
         return Ok(producer);

@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::LOG;
 use crate::aggregate::Rules;
 use crate::commands::aggregate;
-use crate::kafka::{Kafka, Observer};
+use crate::kafka::{CreateClient as _, Kafka, Observer};
 
 /// Extra time for the last record to be read and for the commit that closes its window.
 const MARGIN: Duration = Duration::from_millis(500);
@@ -66,7 +66,7 @@ impl Lag {
     fn new(kafka: &Kafka, group: &str, topic: &str) -> Option<Self> {
         let consumer: BaseConsumer<Observer> = kafka
             .consumer_config(group)
-            .create_with_context(Observer::default())
+            .create_client(Observer::default())
             .ok()?;
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))

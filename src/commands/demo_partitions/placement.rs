@@ -10,7 +10,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::show::Show;
 use super::LOG;
-use crate::kafka::{Kafka, Observer, ProducerProfile};
+use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
 use crate::market::{unix_now, Market};
 use crate::partitioner;
 use crate::record::Symbol;
@@ -42,7 +42,7 @@ impl Sender {
     pub fn new(kafka: &Kafka, topic: &str, timeout: Duration) -> anyhow::Result<Self> {
         let producer = kafka
             .producer_config(ProducerProfile::Latency, timeout)
-            .create_with_context(Observer::default())
+            .create_client(Observer::default())
             .context("creating the Kafka producer")?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()

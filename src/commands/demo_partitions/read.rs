@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::kafka::{Kafka, Observer};
+use crate::kafka::{CreateClient as _, Kafka, Observer};
 
 pub type Consumer = BaseConsumer<Observer>;
 
@@ -18,7 +18,7 @@ pub type Consumer = BaseConsumer<Observer>;
 pub fn consumer(kafka: &Kafka, group: &str) -> anyhow::Result<Consumer> {
     kafka
         .consumer_config(group)
-        .create_with_context(Observer::default())
+        .create_client(Observer::default())
         .context("creating the Kafka consumer")
 }
 

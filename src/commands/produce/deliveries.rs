@@ -59,8 +59,10 @@ impl Deliveries {
             .lock()
             .map(|f| f.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
-        f.not_delivered.sort_unstable();
-        f.possibly_delivered.sort_unstable();
+        for list in [&mut f.not_delivered, &mut f.possibly_delivered] {
+            list.sort_unstable();
+            list.dedup();
+        }
         f
     }
 
@@ -145,18 +147,23 @@ fn log_delivery(payload: Option<&[u8]>, partition: i32, offset: i64) {
     }
 }
 
-/// Sorted numbers as ranges: `[1, 2, 3, 7]` → `1-3,7`.
-pub fn ranges(sorted: &[u64]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
-            i += 1;
-            end = sorted[i];
+/// Sorted, distinct numbers as runs: `[1, 2, 3, 7]` → `[(1, 3), (7, 7)]`.
+pub fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &n in sorted {
+        match out.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(n) => *end = n,
+            _ => out.push((n, n)),
         }
-        if !out.is_empty() {
+    }
+    out
+}
+
+/// Runs as text: `[(1, 3), (7, 7)]` → `1-3,7`.
+pub fn ranges(runs: &[(u64, u64)]) -> String {
+    let mut out = String::new();
+    for (i, &(start, end)) in runs.iter().enumerate() {
+        if i > 0 {
             out.push(',');
         }
         if start == end {
@@ -164,7 +171,6 @@ pub fn ranges(sorted: &[u64]) -> String {
         } else {
             out.push_str(&format!("{start}-{end}"));
         }
-        i += 1;
     }
     out
 }
@@ -184,13 +190,17 @@ pub fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ranges, thousands};
+    use super::{ranges, runs, thousands};
 
     #[test]
     fn ranges_join_runs_of_numbers() {
-        assert_eq!(ranges(&[]), "");
-        assert_eq!(ranges(&[4]), "4");
-        assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
+        assert_eq!(ranges(&runs(&[])), "");
+        assert_eq!(ranges(&runs(&[4])), "4");
+        assert_eq!(ranges(&runs(&[1, 2, 3, 7, 9, 10])), "1-3,7,9-10");
+        assert_eq!(
+            runs(&[u64::MAX - 1, u64::MAX]),
+            vec![(u64::MAX - 1, u64::MAX)]
+        );
     }
 
     #[test]

@@ -16,12 +16,12 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 use crate::aggregate::window::event_millis;
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
-use crate::kafka::{self, Kafka, ProducerProfile};
+use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
 use crate::market::{unix_now, Market};
 use crate::record::Symbol;
 use crate::signals;
 use crate::topic_name::TopicName;
-use deliveries::{ranges, thousands, Deliveries, LOG};
+use deliveries::{ranges, runs, thousands, Deliveries, LOG};
 
 /// The header that carries a record's number in its run, with `--sequence`.
 pub const SEQUENCE_HEADER: &str = "stockstream.seq";
@@ -163,7 +163,7 @@ pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyho
     };
     let producer: BaseProducer<Deliveries> = kafka
         .producer_config(profile, settings.delivery_timeout)
-        .create_with_context(Deliveries::new(settings.pace.is_human()))
+        .create_client(Deliveries::new(settings.pace.is_human()))
         .context("creating the Kafka producer")?;
     check_topic(kafka, settings)?;
     producer.context().observer.connected();
@@ -333,7 +333,7 @@ fn finish(
         thousands(per_second.round() as u64),
     );
     if failed + unaccounted > 0 {
-        report_failures(deliveries, settings);
+        report_failures(deliveries, settings, unaccounted);
         bail!(
             "{} of {} records to `{}` failed (their numbers are listed above)",
             thousands(failed + unaccounted),
@@ -347,31 +347,83 @@ fn finish(
     })
 }
 
+/// At most this many runs of numbers on a log line; the full lists go to a file.
+const RUNS_ON_A_LINE: usize = 100;
+
 /// Names every failed record by its number in this run, as ranges (`--sequence` puts the
-/// same numbers in the records' headers).
-fn report_failures(deliveries: &Deliveries, settings: &Settings) {
+/// same numbers in the records' headers). Long lists are cut short on the terminal and
+/// written in full to a file.
+fn report_failures(deliveries: &Deliveries, settings: &Settings, unaccounted: u64) {
     let failures = deliveries.failures();
     let numbering = if settings.sequence {
         format!("numbers as in the `{SEQUENCE_HEADER}` header")
     } else {
         "numbers are positions in this run".to_string()
     };
-    if !failures.not_delivered.is_empty() {
+    let not_delivered = runs(&failures.not_delivered);
+    let possibly = runs(&failures.possibly_delivered);
+    let full_list = if not_delivered.len().max(possibly.len()) > RUNS_ON_A_LINE {
+        write_full_list(settings, &not_delivered, &possibly)
+    } else {
+        None
+    };
+    let shown = |runs: &[(u64, u64)]| {
+        let head = ranges(&runs[..runs.len().min(RUNS_ON_A_LINE)]);
+        match (&full_list, runs.len() > RUNS_ON_A_LINE) {
+            (Some(path), true) => format!("{head},… (all of them in {})", path.display()),
+            (None, true) => format!("{head},… (the full list could not be written to a file)"),
+            (_, false) => head,
+        }
+    };
+    if !not_delivered.is_empty() {
         tracing::error!(
             target: LOG,
             "❌ Not delivered ({}; {numbering}): {}",
             thousands(failures.not_delivered.len() as u64),
-            ranges(&failures.not_delivered)
+            shown(&not_delivered)
         );
     }
-    if !failures.possibly_delivered.is_empty() {
+    if !possibly.is_empty() {
         tracing::error!(
             target: LOG,
             "❓ Possibly delivered, unconfirmed ({}; sent, but the broker's answer was lost, \
              so they may be in the topic; {numbering}): {}",
             thousands(failures.possibly_delivered.len() as u64),
-            ranges(&failures.possibly_delivered)
+            shown(&possibly)
         );
+    }
+    if unaccounted > 0 {
+        tracing::error!(
+            target: LOG,
+            "❓ {} records got no delivery report at all: they may or may not be in the topic",
+            thousands(unaccounted)
+        );
+    }
+}
+
+/// Writes both lists of failed records to a file in the temporary folder; returns its path.
+fn write_full_list(
+    settings: &Settings,
+    not_delivered: &[(u64, u64)],
+    possibly: &[(u64, u64)],
+) -> Option<std::path::PathBuf> {
+    let path = std::env::temp_dir().join(format!(
+        "stockstream-produce-{}-failed.txt",
+        std::process::id()
+    ));
+    let text = format!(
+        "# records of `stockstream produce` to `{}` that failed, by number in the run\n\
+         not_delivered: {}\npossibly_delivered: {}\n",
+        settings.topic,
+        ranges(not_delivered),
+        ranges(possibly)
+    );
+    match std::fs::write(&path, text) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!(target: LOG, "could not write the failed records to {}: {e}", path.display());
+            None
+        }
     }
 }
 
