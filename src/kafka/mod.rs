@@ -131,7 +131,7 @@ impl Kafka {
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "100")
             // Bounds the prefetched backlog held in memory, whatever the partition count.
-            .set("queued.max.messages.kbytes", "4096")
+            .set("queued.max.messages.kbytes", "3072")
             // …and a full queue is re-checked after 5ms, not librdkafka's default second,
             // which would leave a fast consumer waiting with nothing to do.
             .set("fetch.queue.backoff.ms", "5");
