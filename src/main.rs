@@ -22,19 +22,7 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc 3's `mi_option_t` (libmimalloc-sys is pinned, so the
-/// enum cannot move under us).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Freed memory goes back to the system after 5 ms instead of mimalloc's 10, so that a fast
-/// drain holds less memory it no longer uses (docs/BENCHMARKS.md).
-fn tune_allocator() {
-    // SAFETY: setting a documented mimalloc option; any value is valid.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 5) };
-}
-
 fn main() -> ExitCode {
-    tune_allocator();
     let cli = cli::Cli::parse_args();
     logging::init(cli.global.verbosity(), cli.global.color_stderr());
     let result = match cli.command {

@@ -130,11 +130,13 @@ impl Kafka {
             .set("partition.assignment.strategy", "range")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "100")
-            // Bounds the prefetched backlog held in memory, whatever the partition count.
-            .set("queued.max.messages.kbytes", "3072")
-            // …and a full queue is re-checked after 5ms, not librdkafka's default second,
+            // Bounds the prefetched backlog held in memory, whatever the partition count. A
+            // small queue is also faster: what is fetched is still in the cache when it is
+            // read, and freed memory is reused at once (docs/BENCHMARKS.md).
+            .set("queued.max.messages.kbytes", "1024")
+            // …and a full queue is re-checked after 1ms, not librdkafka's default second,
             // which would leave a fast consumer waiting with nothing to do.
-            .set("fetch.queue.backoff.ms", "5");
+            .set("fetch.queue.backoff.ms", "1");
         self.finish(cfg)
     }
 
