@@ -247,6 +247,26 @@ fn the_broker_restarts_mid_stream_and_aggregate_carries_on() {
 }
 
 #[test]
+fn the_broker_is_killed_mid_stream_and_aggregate_carries_on() {
+    let mut kafka = Dedicated::start();
+    let bootstrap = kafka.bootstrap.clone();
+    let topic = unique("eos-broker-kill");
+    create_topic_on(&bootstrap, &topic, 3);
+    let group = unique("g-broker-kill");
+    let feed = feed(&bootstrap, &topic, 25);
+    let job = aggregate(&bootstrap, &topic, &group, "broker-kill");
+    std::thread::sleep(Duration::from_secs(7));
+    // A crash, not a clean stop: open transactions and unflushed state are cut short.
+    kafka.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    kafka.resume();
+    for job in check_or_explain(&bootstrap, &topic, feed, vec![job]) {
+        job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+            .assert_code(0);
+    }
+}
+
+#[test]
 fn a_frozen_instance_is_fenced_and_commits_nothing() {
     let bootstrap = broker().bootstrap.clone();
     let topic = unique("eos-frozen");
