@@ -208,11 +208,16 @@ pub fn redacted(cfg: &ClientConfig) -> String {
 /// error at the end says it all); after that, trouble such as a lost broker is a warning.
 #[derive(Default)]
 pub struct Observer {
-    last_error: Mutex<Option<String>>,
-    /// Whether `last_error` is only an info-level note, which an error may replace.
-    last_is_note: AtomicBool,
+    last_error: Mutex<Option<Cause>>,
     rejection: Mutex<Option<(Rejection, String)>>,
     connected: AtomicBool,
+}
+
+/// librdkafka's last word on what went wrong.
+struct Cause {
+    text: String,
+    /// Only an info-level note (a dropped connection), which an error may replace.
+    note: bool,
 }
 
 /// A connection the broker or the client refused for a reason that retrying cannot fix.
@@ -263,7 +268,10 @@ impl Rejection {
 
 impl Observer {
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
+        self.last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.as_ref().map(|c| c.text.clone()))
     }
 
     /// The first refusal seen, with librdkafka's words for it.
@@ -292,7 +300,7 @@ impl Observer {
         let Ok(mut last) = self.last_error.lock() else {
             return;
         };
-        if last.as_deref() == Some(reason) {
+        if last.as_ref().is_some_and(|c| c.text == reason) {
             return;
         }
         // "n/n brokers are down" follows the specific cause; keep the cause.
@@ -304,17 +312,21 @@ impl Observer {
         } else {
             tracing::debug!(target: "librdkafka", "{reason}");
         }
-        *last = Some(reason.to_string());
-        self.last_is_note.store(false, Ordering::Relaxed);
+        *last = Some(Cause {
+            text: reason.to_string(),
+            note: false,
+        });
     }
 
     /// Keeps a cause without logging it beyond debug level, unless an error gave one.
     fn note(&self, reason: &str) {
         tracing::debug!(target: "librdkafka", "{reason}");
         if let Ok(mut last) = self.last_error.lock() {
-            if last.is_none() || self.last_is_note.load(Ordering::Relaxed) {
-                *last = Some(reason.to_string());
-                self.last_is_note.store(true, Ordering::Relaxed);
+            if last.as_ref().is_none_or(|c| c.note) {
+                *last = Some(Cause {
+                    text: reason.to_string(),
+                    note: true,
+                });
             }
         }
     }

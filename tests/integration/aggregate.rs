@@ -9,7 +9,7 @@ use rdkafka::message::Message as _;
 
 use crate::support::kafka::{create_topic, produce_raw, read_committed, subscriber, Raw};
 use crate::support::model::{
-    assert_bars_match, assert_dead_letters, expected, log_of, rfc3339_ms, DeadLetters,
+    assert_bars_match, assert_dead_letters, expected, log_of, rfc3339_ms, DeadLetters, Logged,
 };
 use crate::support::{on_broker, unique, Run, Running};
 
@@ -158,6 +158,17 @@ fn aggregate(topic: &str, group: &str, extra: &[&str]) -> Running {
     Running::spawn(on_broker(&args))
 }
 
+/// Reads `TOPIC.dlq` and checks it holds exactly the dead letters the model expects.
+fn check_dead_letters(topic: &str, dead: &DeadLetters, log: &[Logged]) {
+    let dlq = read_committed(
+        &format!("{topic}.dlq"),
+        dead.len(),
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    );
+    assert_dead_letters(&dlq, dead, topic, log);
+}
+
 fn stop(child: Running) -> Run {
     child.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
 }
@@ -192,13 +203,7 @@ fn check_data_set(size: &str, slide: Option<&str>, size_ms: i64, slide_ms: i64) 
     let run = stop(child);
     run.assert_code(0);
     assert_bars_match(&out, &bars, size_ms);
-    let dlq = read_committed(
-        &format!("{topic}.dlq"),
-        dead.len(),
-        Duration::from_secs(30),
-        Duration::from_secs(1),
-    );
-    assert_dead_letters(&dlq, &dead, &topic, &log);
+    check_dead_letters(&topic, &dead, &log);
     // Off a terminal, each emitted bar is also one JSON line on stdout.
     let lines = run
         .stdout
@@ -250,13 +255,7 @@ fn two_instances_split_the_partitions_and_emit_the_same_bars_as_one() {
     ra.assert_code(0);
     rb.assert_code(0);
     assert_bars_match(&out, &bars, 4_000);
-    let dlq = read_committed(
-        &format!("{topic}.dlq"),
-        dead.len(),
-        Duration::from_secs(30),
-        Duration::from_secs(1),
-    );
-    assert_dead_letters(&dlq, &dead, &topic, &log);
+    check_dead_letters(&topic, &dead, &log);
     // Both took part: each was assigned partitions.
     for run in [&ra, &rb] {
         assert!(

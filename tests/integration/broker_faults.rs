@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::broker::Dedicated;
 use crate::support::kafka::{create_topic_on, end_offsets_on, read_all_on, Read};
-use crate::support::{run_for, stockstream, summary_count, wait_for, Run, Running};
+use crate::support::{run_for, stockstream, summary_count, Run, Running};
 
 const RECORDS: u64 = 1_000_000;
 
@@ -133,14 +133,45 @@ fn assert_all_delivered_once(run: &Run, bootstrap: &str, topic: &str) {
     assert_eq!(numbers.len() as u64, RECORDS, "records in the topic");
 }
 
+/// A broker of the test's own, with `produce … EXTRA` running against `topic` on it and
+/// at least 50,000 records landed: the moment to inject a fault.
+fn produce_mid_run(topic: &str, extra: &[&str]) -> (Dedicated, String, Running) {
+    let kafka = Dedicated::start();
+    let bootstrap = kafka.bootstrap.clone();
+    create_topic_on(&bootstrap, topic, 3);
+    let job = produce(&bootstrap, topic, extra);
+    wait_until_landed(&bootstrap, topic, 50_000);
+    (kafka, bootstrap, job)
+}
+
+/// `stockstream -b BOOTSTRAP ARGS --timeout 3s` against a broker that is down: exit 3,
+/// naming the broker, within `bound`.
+#[track_caller]
+fn assert_reported_down(bootstrap: &str, args: &[&str], bound: Duration) {
+    let started = Instant::now();
+    let mut cmd = stockstream();
+    cmd.args(["-b", bootstrap])
+        .args(args)
+        .args(["--timeout", "3s"]);
+    let run = run_for(cmd, bound * 2);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains(&format!("could not reach Kafka at {bootstrap}")),
+        "{args:?}: {}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < bound,
+        "{args:?} took {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn produce_rides_out_a_broker_killed_and_restarted() {
-    let mut kafka = Dedicated::start();
-    let bootstrap = kafka.bootstrap.clone();
     let topic = "faults-kill";
-    create_topic_on(&bootstrap, topic, 3);
-    let job = produce(&bootstrap, topic, &[]);
-    wait_until_landed(&bootstrap, topic, 50_000);
+    let (mut kafka, bootstrap, job) = produce_mid_run(topic, &[]);
     kafka.kill();
     std::thread::sleep(Duration::from_secs(2));
     kafka.resume();
@@ -155,12 +186,8 @@ fn produce_rides_out_a_broker_killed_and_restarted() {
 
 #[test]
 fn produce_rides_out_a_broker_frozen_for_20_seconds() {
-    let kafka = Dedicated::start();
-    let bootstrap = kafka.bootstrap.clone();
     let topic = "faults-freeze";
-    create_topic_on(&bootstrap, topic, 3);
-    let job = produce(&bootstrap, topic, &[]);
-    wait_until_landed(&bootstrap, topic, 50_000);
+    let (kafka, bootstrap, job) = produce_mid_run(topic, &[]);
     kafka.freeze();
     std::thread::sleep(Duration::from_secs(20));
     kafka.thaw();
@@ -176,12 +203,8 @@ fn produce_rides_out_a_broker_frozen_for_20_seconds() {
 
 #[test]
 fn a_broker_gone_past_the_delivery_timeout_is_reported_record_by_record() {
-    let mut kafka = Dedicated::start();
-    let bootstrap = kafka.bootstrap.clone();
     let topic = "faults-gone";
-    create_topic_on(&bootstrap, topic, 3);
-    let job = produce(&bootstrap, topic, &["--delivery-timeout", "5s"]);
-    wait_until_landed(&bootstrap, topic, 50_000);
+    let (mut kafka, bootstrap, job) = produce_mid_run(topic, &["--delivery-timeout", "5s"]);
     kafka.kill();
     let run = job.wait(Duration::from_secs(120));
     kafka.resume();
@@ -244,24 +267,7 @@ fn topic_commands_report_a_broker_that_is_down_or_restarting_within_their_timeou
         &["topic", "delete", "faults-admin", "--yes"],
     ];
     for args in commands {
-        let started = Instant::now();
-        let mut cmd = stockstream();
-        cmd.args(["-b", &bootstrap])
-            .args(args)
-            .args(["--timeout", "3s"]);
-        let run = run_for(cmd, Duration::from_secs(20));
-        run.assert_code(3);
-        assert!(
-            run.stderr
-                .contains(&format!("could not reach Kafka at {bootstrap}")),
-            "{args:?}: {}",
-            run.stderr
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{args:?} took {:?}",
-            started.elapsed()
-        );
+        assert_reported_down(&bootstrap, args, Duration::from_secs(10));
     }
 
     // While the broker starts again, each command either answers or reports, in time.
@@ -299,17 +305,9 @@ fn aggregate_against_a_broker_that_is_down_reports_it_within_its_timeout() {
     let bootstrap = kafka.bootstrap.clone();
     create_topic_on(&bootstrap, "faults-agg", 2);
     kafka.kill();
-    let started = Instant::now();
-    let mut cmd = stockstream();
-    cmd.args(["-b", &bootstrap, "aggregate", "--topic", "faults-agg"])
-        .args(["--timeout", "3s"]);
-    let run = wait_for(cmd.spawn().unwrap(), Duration::from_secs(30));
-    run.assert_code(3);
-    assert!(
-        run.stderr
-            .contains(&format!("could not reach Kafka at {bootstrap}")),
-        "{}",
-        run.stderr
+    assert_reported_down(
+        &bootstrap,
+        &["aggregate", "--topic", "faults-agg"],
+        Duration::from_secs(15),
     );
-    assert!(started.elapsed() < Duration::from_secs(15));
 }

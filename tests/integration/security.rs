@@ -234,12 +234,9 @@ fn an_untrusted_ca_fails_fast_with_a_tls_error() {
     assert!(made.status.success(), "{made:?}");
 
     let started = Instant::now();
-    let mut cmd = stockstream();
+    let mut cmd = secured(secure, "SCRAM-SHA-512");
+    // A later -X wins: this CA replaces the test CA.
     cmd.env("STOCKSTREAM_SASL_PASSWORD", SCRAM_PASSWORD)
-        .args(["-b", &secure.bootstrap])
-        .args(["-X", "security.protocol=SASL_SSL"])
-        .args(["-X", "sasl.mechanism=SCRAM-SHA-512"])
-        .args(["-X", &format!("sasl.username={SCRAM_USER}")])
         .args(["-X", &format!("ssl.ca.location={}", other_ca.display())])
         .args(["topic", "list", "--timeout", "30s"]);
     let run = run_for(cmd, Duration::from_secs(60));

@@ -5,6 +5,7 @@ mod deliveries;
 mod pace;
 mod status;
 
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -252,7 +253,7 @@ fn send_loop(
         .timestamp(millis);
         if settings.sequence {
             number.clear();
-            number.push_str(&seq.to_string());
+            let _ = write!(number, "{seq}");
             record = record.headers(OwnedHeaders::new_with_capacity(1).insert(Header {
                 key: SEQUENCE_HEADER,
                 value: Some(number.as_str()),
