@@ -251,6 +251,15 @@ impl Engine {
         !self.partitions.is_empty() && self.partitions.values().all(|p| p.caught_up)
     }
 
+    /// The consumer reported trouble (the broker unreachable, a failed fetch): records may
+    /// be waiting that it could not read, so silence up to `wall_ms` proves nothing and
+    /// counts again from there.
+    pub fn restart_silence(&mut self, wall_ms: i64) {
+        for p in self.partitions.values_mut() {
+            p.last_record_wall = p.last_record_wall.max(wall_ms);
+        }
+    }
+
     /// Moves the watermarks of idle partitions forward with the wall clock.
     pub fn tick(&mut self, wall_ms: i64) {
         let rules = self.rules;

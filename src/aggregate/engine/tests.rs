@@ -131,6 +131,23 @@ fn an_idle_caught_up_partition_follows_the_wall_clock() {
 }
 
 #[test]
+fn silence_counts_again_after_consumer_trouble() {
+    let mut e = engine(rules(10, None, 5), &[0]);
+    e.process(0, 0, 3 * S, &tick(Symbol::NFLX, 650.0, 1), 1_000);
+    e.set_caught_up(0, true);
+    // The broker was unreachable until 1s + 11s: the 11s before prove no idleness.
+    e.restart_silence(1_000 + 11 * S);
+    e.tick(1_000 + 12 * S);
+    assert!(
+        e.take_finals().is_empty(),
+        "1s of silence since the trouble"
+    );
+    // 12s of silence after the trouble: 3 − 5 + 12 = 10s ≥ end.
+    e.tick(1_000 + 23 * S);
+    assert_eq!(e.take_finals().len(), 1);
+}
+
+#[test]
 fn a_partition_still_reading_its_backlog_is_never_idle() {
     let mut e = engine(rules(10, None, 5), &[0]);
     e.process(0, 0, 3 * S, &tick(Symbol::NFLX, 1.0, 1), 0);

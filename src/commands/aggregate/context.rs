@@ -52,6 +52,7 @@ impl JobContext {
             }
             Event::Error(e) => {
                 tracing::warn!(target: LOG, "reading input: {e}");
+                pipeline.consumer_trouble();
                 Ok(())
             }
         })

@@ -394,6 +394,7 @@ fn run_loop(
                 return Ok(Ended::ConsumerFailed(code.to_string()));
             }
             Some(Err(err)) => {
+                consumer.context().with(Pipeline::consumer_trouble);
                 // The same error repeats while, say, the broker is down: say it once.
                 let text = err.to_string();
                 if last_error.as_ref() != Some(&text) {

@@ -141,6 +141,12 @@ impl Pipeline {
         self.engine.set_caught_up(partition, true);
     }
 
+    /// The consumer reported an error: the silence of the partitions so far is not idleness
+    /// (the broker may have been unreachable, with records waiting for us).
+    pub fn consumer_trouble(&mut self) {
+        self.engine.restart_silence(self.wall_ms());
+    }
+
     fn emit_finals(&mut self) {
         for bar in self.engine.take_finals() {
             // The checkpoint moved (a window closed), so the next commit must record it.
