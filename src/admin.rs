@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+    AdminClient, AdminOptions, ConfigEntry, ConfigSource, NewTopic, ResourceSpecifier,
+    TopicReplication,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::RDKafkaErrorCode;
@@ -211,8 +212,17 @@ impl Admin {
         Ok(out)
     }
 
-    /// The topic's settings that differ from the broker's defaults; secrets redacted.
-    pub fn custom_configs(&self, topic: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    /// The value of one of the topic's settings, whatever its source (default included).
+    pub fn config(&self, topic: &str, key: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .configs(topic)?
+            .into_iter()
+            .find(|e| e.name == key)
+            .and_then(|e| e.value))
+    }
+
+    /// Every setting of the topic, as the broker describes it.
+    fn configs(&self, topic: &str) -> anyhow::Result<Vec<ConfigEntry>> {
         let spec = ResourceSpecifier::Topic(topic);
         let results = self
             .block(
@@ -220,19 +230,26 @@ impl Admin {
                 self.client.describe_configs([&spec], &self.options()),
             )?
             .with_context(|| format!("describing the configs of `{topic}`"))?;
-        let mut out = BTreeMap::new();
+        let mut entries = Vec::new();
         for result in results {
             let resource =
                 result.map_err(|e| anyhow!("describing the configs of `{topic}`: {e}"))?;
-            for entry in resource.entries {
-                if matches!(entry.source, ConfigSource::DynamicTopic) {
-                    let value = if entry.is_sensitive {
-                        "[redacted]".to_string()
-                    } else {
-                        entry.value.unwrap_or_default()
-                    };
-                    out.insert(entry.name, value);
-                }
+            entries.extend(resource.entries);
+        }
+        Ok(entries)
+    }
+
+    /// The topic's settings that differ from the broker's defaults; secrets redacted.
+    pub fn custom_configs(&self, topic: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for entry in self.configs(topic)? {
+            if matches!(entry.source, ConfigSource::DynamicTopic) {
+                let value = if entry.is_sensitive {
+                    "[redacted]".to_string()
+                } else {
+                    entry.value.unwrap_or_default()
+                };
+                out.insert(entry.name, value);
             }
         }
         Ok(out)

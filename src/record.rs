@@ -9,6 +9,11 @@ use garde::{Unvalidated, Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 mod fast;
+mod tick;
+
+#[cfg(test)]
+pub use tick::MAX_EVENT_MILLIS;
+pub use tick::{event_millis, now_millis, Limits, Tick};
 
 /// A ticker symbol: the fixed set of stocks stockstream knows.
 #[allow(clippy::upper_case_acronyms)] // tickers are spelled as on the exchange and the wire
@@ -92,8 +97,8 @@ pub struct StockRecord {
     /// Shares traded; the unsigned integer type rules out negatives and fractions.
     #[garde(skip)]
     pub volume: u64,
-    /// Event time, Unix seconds.
-    #[garde(custom(finite_positive))]
+    /// Event time, Unix seconds, at most the end of year 9999.
+    #[garde(custom(event_time))]
     pub timestamp: f64,
 }
 
@@ -107,6 +112,15 @@ fn finite_positive(value: &f64, _ctx: &()) -> garde::Result {
     }
     if *value <= 0.0 {
         return Err(garde::Error::new("must be greater than 0"));
+    }
+    Ok(())
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // as above
+fn event_time(value: &f64, ctx: &()) -> garde::Result {
+    finite_positive(value, ctx)?;
+    if *value > tick::MAX_TIMESTAMP_SECONDS {
+        return Err(garde::Error::new("is beyond the year 9999"));
     }
     Ok(())
 }
@@ -130,10 +144,22 @@ pub enum RecordError {
         field: &'static str,
         problem: String,
     },
+    #[error("payload of {size} bytes is larger than the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("{} does not match symbol {symbol} (the key must be the symbol)", describe_key(key.as_deref()))]
+    KeyMismatch {
+        /// The key as text (lossy, at most 40 characters); `None`: the record had none.
+        key: Option<String>,
+        symbol: Symbol,
+    },
+    #[error("event time is {} ahead of the wall clock (at most {} allowed: --max-future)", tick::span(*ahead_ms), tick::span(*limit_ms))]
+    Future { ahead_ms: i64, limit_ms: i64 },
 }
 
-// `reason` and `field` are what a consumer of records reports about a rejected payload.
-#[allow(dead_code)]
+fn describe_key(key: Option<&str>) -> String {
+    key.map_or_else(|| "no key".to_string(), |k| format!("key {k:?}"))
+}
+
 impl RecordError {
     /// A short, stable code for scripts and the dead-letter headers.
     pub fn reason(&self) -> &'static str {
@@ -143,10 +169,14 @@ impl RecordError {
             }
             RecordError::InvalidUtf8(_) => "invalid_utf8",
             RecordError::MissingField(_) | RecordError::InvalidField { .. } => "invalid_record",
+            RecordError::TooLarge { .. } => "too_large",
+            RecordError::KeyMismatch { .. } => "key_mismatch",
+            RecordError::Future { .. } => "future",
         }
     }
 
     /// The field at fault, when one is.
+    #[cfg(test)]
     pub fn field(&self) -> Option<&'static str> {
         match self {
             RecordError::MissingField(f) | RecordError::InvalidField { field: f, .. } => Some(f),

@@ -13,7 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::bar::{Acc, Bar};
 use super::window::WindowSpec;
-use crate::record::{StockRecord, Symbol};
+use crate::record::{Symbol, Tick};
 
 /// The settings of one engine.
 #[derive(Debug, Clone, Copy)]
@@ -191,16 +191,10 @@ impl Engine {
         }
     }
 
-    /// Applies one record. `event_ms` is the record's timestamp in ms.
-    pub fn process(
-        &mut self,
-        partition: i32,
-        offset: i64,
-        event_ms: i64,
-        record: &StockRecord,
-        wall_ms: i64,
-    ) -> Outcome {
+    /// Applies one tick.
+    pub fn process(&mut self, partition: i32, offset: i64, tick: &Tick, wall_ms: i64) -> Outcome {
         let rules = self.rules;
+        let (event_ms, record) = (tick.event_ms(), tick.record());
         let p = self.partitions.entry(partition).or_default();
         p.next_offset = Some(offset + 1);
         p.first_seen.get_or_insert(offset);
@@ -260,10 +254,14 @@ impl Engine {
         }
     }
 
-    /// Moves the watermarks of idle partitions forward with the wall clock.
-    pub fn tick(&mut self, wall_ms: i64) {
+    /// Moves the watermarks of idle partitions forward with the wall clock. A partition is
+    /// idle when it has reached the end of its log, been silent for the idle timeout, and
+    /// `at_end(partition)` confirms that nothing is waiting for it now (the caller asks the
+    /// broker). Without that confirmation — the broker unreachable, records waiting — the
+    /// silence proves nothing and counts again from `wall_ms`.
+    pub fn tick(&mut self, wall_ms: i64, mut at_end: impl FnMut(i32) -> bool) {
         let rules = self.rules;
-        for p in self.partitions.values_mut() {
+        for (id, p) in &mut self.partitions {
             let silent = wall_ms.saturating_sub(p.last_record_wall);
             let Some(max_event) = p.max_event else {
                 continue;
@@ -274,10 +272,15 @@ impl Engine {
             let candidate = max_event
                 .saturating_sub(rules.lateness)
                 .saturating_add(silent);
-            if p.watermark.is_none_or(|w| candidate > w) {
-                p.watermark = Some(candidate);
-                finalize(rules, p, &mut self.finals);
+            if p.watermark.is_some_and(|w| candidate <= w) {
+                continue;
             }
+            if !at_end(*id) {
+                p.last_record_wall = p.last_record_wall.max(wall_ms);
+                continue;
+            }
+            p.watermark = Some(candidate);
+            finalize(rules, p, &mut self.finals);
         }
     }
 

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::aggregate::window::WindowSpec;
+use crate::record::StockRecord;
 
 const S: i64 = 1_000;
 
@@ -45,13 +46,19 @@ fn engine(r: Rules, partitions: &[i32]) -> Engine {
 fn a_window_is_final_once_the_watermark_passes_its_end() {
     let mut e = engine(rules(10, None, 5), &[0]);
     let aapl = tick(Symbol::AAPL, 100.0, 10);
-    assert_eq!(e.process(0, 0, S, &aapl, 0), Outcome::Aggregated);
-    assert_eq!(e.process(0, 1, 9 * S, &aapl, 0), Outcome::Aggregated);
+    assert_eq!(e.process(0, 0, &Tick::at(aapl, S), 0), Outcome::Aggregated);
+    assert_eq!(
+        e.process(0, 1, &Tick::at(aapl, 9 * S), 0),
+        Outcome::Aggregated
+    );
     // Watermark 14s − 5s = 9s < 10s: still open.
-    assert_eq!(e.process(0, 2, 14 * S, &aapl, 0), Outcome::Aggregated);
+    assert_eq!(
+        e.process(0, 2, &Tick::at(aapl, 14 * S), 0),
+        Outcome::Aggregated
+    );
     assert!(e.take_finals().is_empty());
     // Watermark 15s − 5s = 10s ≥ end 10s: final.
-    e.process(0, 3, 15 * S, &aapl, 0);
+    e.process(0, 3, &Tick::at(aapl, 15 * S), 0);
     let finals = e.take_finals();
     assert_eq!(finals.len(), 1);
     assert_eq!(
@@ -69,15 +76,15 @@ fn a_window_is_final_once_the_watermark_passes_its_end() {
 fn out_of_order_within_lateness_counts_and_later_is_late() {
     let mut e = engine(rules(10, None, 5), &[0]);
     let r = tick(Symbol::MSFT, 400.0, 1);
-    e.process(0, 0, 12 * S, &r, 0); // watermark 7s
+    e.process(0, 0, &Tick::at(r, 12 * S), 0); // watermark 7s
     assert_eq!(
-        e.process(0, 1, 8 * S, &r, 0),
+        e.process(0, 1, &Tick::at(r, 8 * S), 0),
         Outcome::Aggregated,
         "window [0,10) still open"
     );
-    e.process(0, 2, 16 * S, &r, 0); // watermark 11s: [0,10) final
+    e.process(0, 2, &Tick::at(r, 16 * S), 0); // watermark 11s: [0,10) final
     assert_eq!(e.take_finals().len(), 1);
-    assert_eq!(e.process(0, 3, 9 * S, &r, 0), Outcome::Late);
+    assert_eq!(e.process(0, 3, &Tick::at(r, 9 * S), 0), Outcome::Late);
     assert_eq!(e.open_windows(), 1, "the late record opened nothing");
 }
 
@@ -85,9 +92,9 @@ fn out_of_order_within_lateness_counts_and_later_is_late() {
 fn hopping_windows_each_get_the_record() {
     let mut e = engine(rules(10, Some(5), 0), &[0]);
     let r = tick(Symbol::TSLA, 250.0, 3);
-    e.process(0, 0, 7 * S, &r, 0);
+    e.process(0, 0, &Tick::at(r, 7 * S), 0);
     assert_eq!(e.open_windows(), 2); // [0,10) and [5,15)
-    e.process(0, 1, 20 * S, &r, 0);
+    e.process(0, 1, &Tick::at(r, 20 * S), 0);
     let finals = e.take_finals();
     let starts: Vec<i64> = finals.iter().map(|b| b.window_start).collect();
     assert_eq!(
@@ -102,8 +109,8 @@ fn hopping_windows_each_get_the_record() {
 fn a_partition_without_data_holds_nobody_back() {
     let mut e = engine(rules(10, None, 0), &[0, 1, 2]);
     let r = tick(Symbol::AAPL, 1.0, 1);
-    e.process(0, 0, S, &r, 0);
-    e.process(0, 1, 11 * S, &r, 0);
+    e.process(0, 0, &Tick::at(r, S), 0);
+    e.process(0, 1, &Tick::at(r, 11 * S), 0);
     assert_eq!(
         e.take_finals().len(),
         1,
@@ -115,43 +122,63 @@ fn a_partition_without_data_holds_nobody_back() {
 fn an_idle_caught_up_partition_follows_the_wall_clock() {
     let mut e = engine(rules(10, None, 5), &[0]);
     let r = tick(Symbol::NFLX, 650.0, 1);
-    e.process(0, 0, 3 * S, &r, 1_000);
+    e.process(0, 0, &Tick::at(r, 3 * S), 1_000);
     e.set_caught_up(0, true);
-    e.tick(1_000 + 9 * S);
+    e.tick(1_000 + 9 * S, |_| true);
     assert!(
         e.take_finals().is_empty(),
         "not idle before the idle timeout"
     );
     // Idle at 10s of silence: watermark 3 − 5 + 10 = 8s < 10s.
-    e.tick(1_000 + 10 * S);
+    e.tick(1_000 + 10 * S, |_| true);
     assert!(e.take_finals().is_empty());
     // At 12s of silence: 3 − 5 + 12 = 10s ≥ end: the last window is emitted.
-    e.tick(1_000 + 12 * S);
+    e.tick(1_000 + 12 * S, |_| true);
     assert_eq!(e.take_finals().len(), 1);
 }
 
 #[test]
 fn silence_counts_again_after_consumer_trouble() {
     let mut e = engine(rules(10, None, 5), &[0]);
-    e.process(0, 0, 3 * S, &tick(Symbol::NFLX, 650.0, 1), 1_000);
+    e.process(0, 0, &Tick::at(tick(Symbol::NFLX, 650.0, 1), 3 * S), 1_000);
     e.set_caught_up(0, true);
     // The broker was unreachable until 1s + 11s: the 11s before prove no idleness.
     e.restart_silence(1_000 + 11 * S);
-    e.tick(1_000 + 12 * S);
+    e.tick(1_000 + 12 * S, |_| true);
     assert!(
         e.take_finals().is_empty(),
         "1s of silence since the trouble"
     );
     // 12s of silence after the trouble: 3 − 5 + 12 = 10s ≥ end.
-    e.tick(1_000 + 23 * S);
+    e.tick(1_000 + 23 * S, |_| true);
+    assert_eq!(e.take_finals().len(), 1);
+}
+
+#[test]
+fn silence_without_the_brokers_word_that_nothing_waits_is_not_idleness() {
+    let mut e = engine(rules(10, None, 5), &[0]);
+    e.process(0, 0, &Tick::at(tick(Symbol::NFLX, 650.0, 1), 3 * S), 1_000);
+    e.set_caught_up(0, true);
+    let mut asked = Vec::new();
+    // 20s of silence, but the broker does not confirm the end (unreachable, or records
+    // waiting): nothing moves, and the silence counts again from then.
+    e.tick(1_000 + 20 * S, |p| {
+        asked.push(p);
+        false
+    });
+    assert_eq!(asked, vec![0]);
+    assert!(e.take_finals().is_empty());
+    e.tick(1_000 + 29 * S, |_| panic!("not silent long enough to ask"));
+    // 12s after the refusal, confirmed: 3 − 5 + 12 = 10s ≥ end.
+    e.tick(1_000 + 32 * S, |_| true);
     assert_eq!(e.take_finals().len(), 1);
 }
 
 #[test]
 fn a_partition_still_reading_its_backlog_is_never_idle() {
     let mut e = engine(rules(10, None, 5), &[0]);
-    e.process(0, 0, 3 * S, &tick(Symbol::NFLX, 1.0, 1), 0);
-    e.tick(3_600 * S);
+    e.process(0, 0, &Tick::at(tick(Symbol::NFLX, 1.0, 1), 3 * S), 0);
+    e.tick(3_600 * S, |_| true);
     assert!(e.take_finals().is_empty());
 }
 
@@ -159,12 +186,12 @@ fn a_partition_still_reading_its_backlog_is_never_idle() {
 fn updates_are_revisions_of_changed_windows_only() {
     let mut e = engine(rules(10, None, 5), &[0]);
     let r = tick(Symbol::META, 500.0, 2);
-    e.process(0, 0, S, &r, 0);
+    e.process(0, 0, &Tick::at(r, S), 0);
     let ups = e.take_updates();
     assert_eq!(ups.len(), 1);
     assert!(!ups[0].is_final);
     assert!(e.take_updates().is_empty(), "nothing changed since");
-    e.process(0, 1, 2 * S, &r, 0);
+    e.process(0, 1, &Tick::at(r, 2 * S), 0);
     assert_eq!(e.take_updates()[0].trades, 2);
 }
 
@@ -223,7 +250,7 @@ fn flush_all(e: &mut Engine, parts: &[i32]) -> Vec<Bar> {
     for p in parts {
         e.set_caught_up(*p, true);
     }
-    e.tick(i64::MAX / 4);
+    e.tick(i64::MAX / 4, |_| true);
     e.take_finals()
 }
 
@@ -251,7 +278,7 @@ fn uninterrupted(r: Rules, input: &[(i32, i64, i64, StockRecord)]) -> Vec<Bar> {
     let mut e = engine(r, &parts);
     let mut bars = Vec::new();
     for (p, o, t, rec) in input {
-        e.process(*p, *o, *t, rec, 0);
+        e.process(*p, *o, &Tick::at(*rec, *t), 0);
         bars.extend(e.take_finals());
     }
     bars.extend(flush_all(&mut e, &parts));
@@ -297,7 +324,7 @@ proptest! {
         let mut first = engine(r, &parts);
         let mut before = Vec::new();
         for (p, o, t, rec) in &input[..cut] {
-            first.process(*p, *o, *t, rec, 0);
+            first.process(*p, *o, &Tick::at(*rec, *t), 0);
             before.extend(first.take_finals());
         }
         let mut second = Engine::new(r);
@@ -310,7 +337,7 @@ proptest! {
             if *o < from {
                 continue;
             }
-            let outcome = second.process(*p, *o, *t, rec, 0);
+            let outcome = second.process(*p, *o, &Tick::at(*rec, *t), 0);
             if second.is_replay(*p, *o) {
                 prop_assert_eq!(outcome, Outcome::Replayed);
             }

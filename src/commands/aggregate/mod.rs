@@ -23,6 +23,7 @@ use crate::aggregate::{Engine, Rules};
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 use crate::kafka::{CreateClient as _, Kafka};
+use crate::record::Limits;
 use crate::signals;
 use crate::topic_name::TopicName;
 use context::JobContext;
@@ -64,6 +65,11 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     idle_timeout: Duration,
 
+    /// How far a tick's event time may be ahead of when it was written or read (the earlier
+    /// of the two); one further ahead goes to the dead-letter topic as `future`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1m")]
+    max_future: Duration,
+
     /// What to do with a record whose windows are all final already.
     #[arg(long, value_enum, default_value_t = LatePolicy::DeadLetter)]
     late: LatePolicy,
@@ -75,6 +81,12 @@ pub struct Args {
     /// Topic the bars are written to.
     #[arg(long, default_value = "stock_aggregates")]
     output_topic: TopicName,
+
+    /// retention.ms of the output topic when aggregate creates it: a duration, or `forever`
+    /// (for a replay of old data: bars carry their window end as timestamp, so bars older
+    /// than the retention are deleted by the broker at once). Default: the broker's.
+    #[arg(long, value_parser = parse_retention)]
+    output_retention: Option<i64>,
 
     /// `final`: each window once, when final. `update`: a revision whenever it changed (at
     /// most once per --commit-interval), the last one marked final.
@@ -116,6 +128,25 @@ pub struct Args {
     timeout: Duration,
 }
 
+/// A retention.ms for people, e.g. "7days".
+pub fn retention_text(ms: i64) -> String {
+    humantime::format_duration(Duration::from_secs(u64::try_from(ms / 1000).unwrap_or(0)))
+        .to_string()
+}
+
+/// `forever` → -1, else a duration in ms.
+fn parse_retention(text: &str) -> Result<i64, String> {
+    if text == "forever" {
+        return Ok(-1);
+    }
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (a duration such as 30d, or `forever`)"))?;
+    i64::try_from(d.as_millis())
+        .ok()
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| "must be above 0 (or `forever`)".to_string())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum From {
     Earliest,
@@ -151,6 +182,8 @@ pub struct Settings {
     pub late: LatePolicy,
     pub dlq_topic: String,
     pub output_topic: String,
+    pub output_retention: Option<i64>,
+    pub limits: Limits,
     pub emit: EmitMode,
     pub guarantee: Guarantee,
     pub commit_interval: Duration,
@@ -192,6 +225,11 @@ impl Settings {
             },
             late: args.late,
             output_topic: args.output_topic.to_string(),
+            output_retention: args.output_retention,
+            limits: Limits {
+                max_future_ms: millis(args.max_future),
+                ..Limits::default()
+            },
             emit: args.emit,
             guarantee: args.guarantee,
             commit_interval: args.commit_interval,
@@ -233,7 +271,7 @@ pub fn run_on(
     settings: &Settings,
     stop: &signals::Stop,
 ) -> anyhow::Result<Counters> {
-    prepare_topics(kafka, settings)?;
+    let topics = prepare_topics(kafka, settings)?;
 
     if settings.guarantee == Guarantee::AtLeastOnce {
         tracing::warn!(target: LOG, "at-least-once: after a crash some bars and dead-letter records may be written twice");
@@ -241,6 +279,7 @@ pub fn run_on(
     let sink = Sink::new(
         kafka.stream_producer_config(settings.transactional_id().as_deref()),
         settings,
+        topics.dlq_max_bytes,
         stop.clone(),
     )
     .with_context(|| format!("on {}", kafka.brokers()))?;
@@ -249,6 +288,7 @@ pub fn run_on(
         engine,
         sink,
         settings,
+        topics.output_retention,
         stop.clone(),
     )));
     describe_start(kafka, settings);
@@ -316,9 +356,17 @@ enum Ended {
     ConsumerFailed(String),
 }
 
+/// What the job must know of its output topics.
+struct Topics {
+    /// The dead-letter topic's max.message.bytes.
+    dlq_max_bytes: usize,
+    /// The output topic's retention.ms (`None`: unlimited or unknown).
+    output_retention: Option<i64>,
+}
+
 /// Checks the input topic and creates missing output and dead-letter topics with the input's
 /// partition count.
-fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
+fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> {
     let admin = Admin::connect(kafka, settings.timeout)?;
     let Some(input) = admin.topic(&settings.topic)? else {
         return Err(Failure::TopicMissing {
@@ -335,12 +383,37 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
     let replication = i32::try_from(input.replication_factor())
         .unwrap_or(1)
         .max(1);
+    let mut created_output = false;
     for name in [&settings.output_topic, &settings.dlq_topic] {
-        if admin.topic(name)?.is_none() && admin.create(name, partitions, replication, &[])? {
+        let configs: Vec<(String, String)> = match settings.output_retention {
+            Some(ms) if name == &settings.output_topic => {
+                vec![("retention.ms".to_string(), ms.to_string())]
+            }
+            _ => Vec::new(),
+        };
+        if admin.topic(name)?.is_none() && admin.create(name, partitions, replication, &configs)? {
             tracing::info!(target: LOG, "📦 Created topic `{name}` with {partitions} partitions");
+            created_output |= name == &settings.output_topic;
         }
     }
-    Ok(())
+    let number = |topic: &str, key: &str| -> anyhow::Result<Option<i64>> {
+        Ok(admin.config(topic, key)?.and_then(|v| v.parse().ok()))
+    };
+    let output_retention = number(&settings.output_topic, "retention.ms")?.filter(|ms| *ms >= 0);
+    if let (true, Some(ms)) = (created_output, output_retention) {
+        tracing::info!(
+            target: LOG,
+            "🗓️  `{}` keeps bars for {} (retention.ms): bars of older windows are deleted at once; to aggregate older data, start with `--output-retention forever`",
+            settings.output_topic,
+            retention_text(ms)
+        );
+    }
+    Ok(Topics {
+        dlq_max_bytes: number(&settings.dlq_topic, "max.message.bytes")?
+            .and_then(|b| usize::try_from(b).ok())
+            .unwrap_or(1_048_588),
+        output_retention,
+    })
 }
 
 fn describe_start(kafka: &Kafka, s: &Settings) {

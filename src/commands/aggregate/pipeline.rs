@@ -15,13 +15,9 @@ use super::fetch::Input;
 use super::output::Console;
 use super::sink::Sink;
 use super::{EmitMode, Guarantee, LatePolicy, Settings, LOG};
-use crate::aggregate::window::{event_millis, MAX_EVENT_MILLIS};
 use crate::aggregate::{ByPartition, Checkpoint, Engine, Outcome};
-use crate::record::{self, StockRecord};
+use crate::record::{self, Limits, Tick};
 use crate::signals::Stop;
-
-/// A payload longer than this is not a tick: dead-lettered as `too_large`.
-const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// Running totals for progress reports and the final summary.
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,19 +46,87 @@ pub struct Pipeline {
     emit: EmitMode,
     guarantee: Guarantee,
     timeout: Duration,
+    limits: Limits,
     dirty: bool,
     counters: Counters,
     started: Instant,
+    /// The Unix time of `started`, ms.
+    started_unix_ms: i64,
     /// When the first and the latest new record were read: the processing rate's span.
     first_record: Option<Instant>,
     last_record: Option<Instant>,
     stop: Stop,
     /// Set when state could not be rebuilt: nothing may be committed any more.
     unusable: Option<String>,
+    output_topic: String,
+    /// The output topic's retention.ms, until a bar older than it was reported.
+    retention_unwarned: Option<i64>,
+    confirmed_end: EndCheck,
+}
+
+/// Asks the broker whether a silent partition really has nothing waiting: its end offset
+/// is the consumer's position. Silence alone cannot tell an idle producer from a broker
+/// that cannot be reached, or records the consumer has not fetched yet.
+#[derive(Default)]
+struct EndCheck {
+    /// When each partition was last confirmed at its end.
+    confirmed: ByPartition<Instant>,
+    /// When the broker last failed to answer: no question before a pause.
+    failed: Option<Instant>,
+}
+
+impl EndCheck {
+    /// A confirmation holds this long, so an idle partition costs one request a second.
+    const VALID: Duration = Duration::from_secs(1);
+
+    fn nothing_waits(
+        &mut self,
+        consumer: &BaseConsumer<JobContext>,
+        topic: &str,
+        partition: i32,
+    ) -> bool {
+        let now = Instant::now();
+        if self.failed.is_some_and(|at| now - at < Self::VALID) {
+            return false;
+        }
+        if self
+            .confirmed
+            .get(&partition)
+            .is_some_and(|at| now - *at < Self::VALID)
+        {
+            return true;
+        }
+        let position = consumer.position().ok().and_then(|tpl| {
+            match tpl.find_partition(topic, partition)?.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }
+        });
+        let end = consumer
+            .fetch_watermarks(topic, partition, Duration::from_millis(500))
+            .map(|(_, high)| high);
+        match (position, end) {
+            (Some(at), Ok(end)) if at >= end => {
+                self.confirmed.insert(partition, now);
+                true
+            }
+            (_, Err(_)) => {
+                self.failed = Some(now);
+                false
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Pipeline {
-    pub fn new(engine: Engine, sink: Sink, settings: &Settings, stop: Stop) -> Self {
+    pub fn new(
+        engine: Engine,
+        sink: Sink,
+        settings: &Settings,
+        output_retention: Option<i64>,
+        stop: Stop,
+    ) -> Self {
         Pipeline {
             engine,
             sink,
@@ -72,14 +136,42 @@ impl Pipeline {
             emit: settings.emit,
             guarantee: settings.guarantee,
             timeout: settings.timeout,
+            limits: settings.limits,
             dirty: false,
             counters: Counters::default(),
             started: Instant::now(),
+            started_unix_ms: record::now_millis(),
             first_record: None,
             last_record: None,
             stop,
             unusable: None,
+            output_topic: settings.output_topic.clone(),
+            retention_unwarned: output_retention,
+            confirmed_end: EndCheck::default(),
         }
+    }
+
+    /// The wall clock in Unix ms.
+    fn unix_ms(&self) -> i64 {
+        self.started_unix_ms.saturating_add(self.wall_ms())
+    }
+
+    /// Says once that the broker deletes bars as old as `bar` at once, and what to do.
+    fn warn_if_expired(&mut self, window_end: i64) {
+        let Some(retention) = self.retention_unwarned else {
+            return;
+        };
+        if window_end >= self.unix_ms().saturating_sub(retention) {
+            return;
+        }
+        self.retention_unwarned = None;
+        tracing::warn!(
+            target: LOG,
+            "⚠️  bars of windows ending before {} are older than `{}`'s retention ({}): the broker deletes them at once (a bar's timestamp is its window end). To keep them, write to an output topic with retention.ms=-1, e.g. a new --output-topic with `--output-retention forever`",
+            crate::aggregate::bar::rfc3339(self.unix_ms().saturating_sub(retention)),
+            self.output_topic,
+            super::retention_text(retention)
+        );
     }
 
     fn wall_ms(&self) -> i64 {
@@ -98,12 +190,18 @@ impl Pipeline {
             return Ok(()); // fetched before its partition was let go
         }
         let wall = self.wall_ms_at(now);
-        let decoded = classify(msg.payload);
+        let decoded = Tick::check(
+            msg.key,
+            msg.payload,
+            self.started_unix_ms.saturating_add(wall),
+            msg.timestamp,
+            &self.limits,
+        );
         if self.engine.is_replay(partition, offset) {
             self.counters.replayed += 1;
             match decoded {
-                Ok((record, t)) => {
-                    self.engine.process(partition, offset, t, &record, wall);
+                Ok(tick) => {
+                    self.engine.process(partition, offset, &tick, wall);
                 }
                 Err(_) => self.engine.skip(partition, offset),
             }
@@ -114,23 +212,23 @@ impl Pipeline {
         self.first_record.get_or_insert(now);
         self.last_record = Some(now);
         match decoded {
-            Ok((record, t)) => match self.engine.process(partition, offset, t, &record, wall) {
+            Ok(tick) => match self.engine.process(partition, offset, &tick, wall) {
                 Outcome::Late => {
                     self.counters.late += 1;
                     if self.late == LatePolicy::DeadLetter {
                         let why = format!(
                             "event time {} is behind the watermark of partition {partition}: every window containing it is final",
-                            crate::aggregate::bar::rfc3339(t)
+                            crate::aggregate::bar::rfc3339(tick.event_ms())
                         );
                         self.sink.dead_letter(msg, "late", &why);
                     }
                 }
                 Outcome::Aggregated | Outcome::Replayed => self.counters.processed += 1,
             },
-            Err((reason, why)) => {
+            Err(e) => {
                 self.counters.bad += 1;
                 self.engine.skip(partition, offset);
-                self.sink.dead_letter(msg, reason, &why);
+                self.sink.dead_letter(msg, e.reason(), &e.to_string());
             }
         }
         self.emit_finals();
@@ -151,6 +249,7 @@ impl Pipeline {
         for bar in self.engine.take_finals() {
             // The checkpoint moved (a window closed), so the next commit must record it.
             self.dirty = true;
+            self.warn_if_expired(bar.window_end);
             self.sink.bar(&bar);
             self.console.show(&bar);
             self.counters.bars += 1;
@@ -164,7 +263,10 @@ impl Pipeline {
                 "{why}; stopping without committing, so a restart redoes the work"
             ));
         }
-        self.engine.tick(self.wall_ms());
+        let wall = self.wall_ms();
+        let (topic, confirmed) = (&self.topic, &mut self.confirmed_end);
+        self.engine
+            .tick(wall, |p| confirmed.nothing_waits(consumer, topic, p));
         self.emit_finals();
         if self.emit == EmitMode::Update {
             for bar in self.engine.take_updates() {
@@ -393,27 +495,4 @@ fn committed_with_retries(
             }
         }
     }
-}
-
-/// A valid record with its event time in ms, or the dead-letter reason and message.
-fn classify(payload: Option<&[u8]>) -> Result<(StockRecord, i64), (&'static str, String)> {
-    let bytes = payload.unwrap_or_default();
-    if bytes.len() > MAX_RECORD_BYTES {
-        return Err((
-            "too_large",
-            format!(
-                "payload of {} bytes is larger than {MAX_RECORD_BYTES}",
-                bytes.len()
-            ),
-        ));
-    }
-    let record = record::decode(bytes).map_err(|e| (e.reason(), e.to_string()))?;
-    let t = event_millis(record.timestamp);
-    if t > MAX_EVENT_MILLIS {
-        return Err((
-            "invalid_record",
-            "field `timestamp` is beyond the year 9999".to_string(),
-        ));
-    }
-    Ok((record.into_inner(), t))
 }

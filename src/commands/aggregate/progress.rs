@@ -74,16 +74,14 @@ impl Progress {
             // A closed stdout must not stop the job; the log line below still reports.
             let _ = writeln!(std::io::stdout().lock(), "{doc}");
         }
+        let now_ms = crate::record::now_millis();
         let marks: Vec<String> = s
             .watermarks
             .iter()
             .map(|(p, w)| {
                 format!(
                     "p{p}={}",
-                    w.map_or("-".to_string(), |w| rfc3339(w)
-                        .get(11..19)
-                        .unwrap_or("")
-                        .to_string())
+                    w.map_or("-".to_string(), |w| watermark_text(w, now_ms))
                 )
             })
             .collect();
@@ -119,5 +117,43 @@ impl Progress {
             total += (high - at).max(0);
         }
         Some(total)
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The time of day of a watermark; when it is not today (UTC), also how many days from
+/// today, or its date when that is a week or more away: a watermark a day ahead or a year
+/// behind must show at a glance.
+fn watermark_text(watermark_ms: i64, now_ms: i64) -> String {
+    let text = rfc3339(watermark_ms);
+    let time = text.get(11..19).unwrap_or("");
+    let days = watermark_ms.div_euclid(DAY_MS) - now_ms.div_euclid(DAY_MS);
+    match days {
+        0 => time.to_string(),
+        -6..=6 => format!("{time} ({days:+}d)"),
+        _ => format!("{} {time}", text.get(..10).unwrap_or("")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_767_268_800_000; // 2026-01-01T12:00:00Z
+
+    #[test]
+    fn a_watermark_of_today_shows_its_time_alone() {
+        assert_eq!(watermark_text(NOW - 3_600_000, NOW), "11:00:00");
+    }
+
+    #[test]
+    fn a_watermark_of_another_day_shows_how_far_it_is() {
+        assert_eq!(watermark_text(NOW + DAY_MS, NOW), "12:00:00 (+1d)");
+        assert_eq!(watermark_text(NOW - 13 * 3_600_000, NOW), "23:00:00 (-1d)");
+        assert_eq!(
+            watermark_text(NOW - 400 * DAY_MS, NOW),
+            "2024-11-27 12:00:00"
+        );
     }
 }

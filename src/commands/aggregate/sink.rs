@@ -4,6 +4,12 @@
 //! an abortable one aborted, a fatal producer replaced; a fenced one (another instance
 //! took this --instance-id) stops the job. The caller rebuilds from the broker's committed
 //! state whenever a transaction did not commit.
+//!
+//! A record the brokers refuse for good (too large for its topic, not authorised, an
+//! invalid timestamp) is never retried: sending it again would fail the same way, forever.
+//! The job stops naming the record and the cause, with nothing committed past it. A dead
+//! letter is cut to fit its topic's `max.message.bytes` before it is sent, so the bad
+//! record that caused it can never be the one that stops the job.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -21,33 +27,101 @@ use rdkafka::TopicPartitionList;
 
 use super::fetch::Input;
 use super::{Guarantee, Settings, LOG};
+use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
 use crate::kafka::{CreateClient as _, Observer};
+use crate::record::Symbol;
 use crate::signals::Stop;
 
+/// What an output record is, to name it when it cannot be delivered.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin {
+    Bar {
+        symbol: Symbol,
+        window_start: i64,
+        window_end: i64,
+    },
+    /// The dead letter of the input record at (partition, offset).
+    DeadLetter { partition: i32, offset: i64 },
+}
+
+impl Origin {
+    fn describe(self, sink: &Sink) -> String {
+        match self {
+            Origin::Bar {
+                symbol,
+                window_start,
+                window_end,
+            } => format!(
+                "the {symbol} bar of window {} – {} (to `{}`)",
+                rfc3339(window_start),
+                rfc3339(window_end),
+                sink.output_topic
+            ),
+            Origin::DeadLetter { partition, offset } => format!(
+                "the dead letter of `{}` partition {partition} offset {offset} (to `{}`)",
+                sink.source_topic, sink.dlq_topic
+            ),
+        }
+    }
+}
+
 /// Counts failed deliveries (at-least-once checks them before it commits input offsets;
-/// a transaction fails its commit by itself).
+/// a transaction fails its commit by itself), and keeps the first that failed for good.
 #[derive(Default)]
 pub struct Deliveries {
     observer: Observer,
     failed: AtomicU64,
     last_failure: Mutex<Option<String>>,
+    refused: Mutex<Option<(Origin, String)>>,
 }
 
 crate::kafka::observed_context!(Deliveries);
 
 impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = Box<Origin>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, origin: Box<Origin>) {
         if let Err((err, _)) = result {
             self.failed.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut last) = self.last_failure.lock() {
                 *last = Some(err.to_string());
             }
+            if refused_for_good(err) {
+                if let Ok(mut refused) = self.refused.lock() {
+                    refused.get_or_insert_with(|| (*origin, err.to_string()));
+                }
+            }
         }
     }
 }
+
+/// Whether the brokers (or librdkafka, before sending) refuse this record whatever happens:
+/// retrying it can only fail again.
+fn refused_for_good(err: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::MessageBatchTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::InvalidTimestamp
+                | C::InvalidTopic
+                | C::TopicAuthorizationFailed
+                | C::PolicyViolation
+                | C::UnsupportedForMessageFormat
+                | C::UnknownPartition
+                | C::UnknownTopic
+        )
+    )
+}
+
+/// Room a record needs besides its key, value and header bytes: the batch header (61
+/// bytes), the record's own varints, one per header, with a wide margin.
+const RECORD_OVERHEAD: usize = 512;
 
 /// Pause between attempts while the broker cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -66,11 +140,24 @@ pub struct Sink {
     stop: Stop,
     /// When a producer of this job was last fenced.
     last_fenced: Option<Instant>,
+    /// The largest record the dead-letter topic (and the producer) accepts, in bytes.
+    dlq_max_bytes: usize,
+    /// A record refused for good: the job must stop.
+    refused: Option<String>,
 }
 
 impl Sink {
-    pub fn new(config: ClientConfig, settings: &Settings, stop: Stop) -> anyhow::Result<Self> {
+    pub fn new(
+        config: ClientConfig,
+        settings: &Settings,
+        dlq_max_bytes: usize,
+        stop: Stop,
+    ) -> anyhow::Result<Self> {
         let transactional = settings.guarantee == Guarantee::ExactlyOnce;
+        let producer_max = config
+            .get("message.max.bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
         let producer = start(&config, transactional, settings.timeout, &stop)?;
         Ok(Sink {
             producer,
@@ -84,6 +171,8 @@ impl Sink {
             timeout: settings.timeout,
             stop,
             last_fenced: None,
+            dlq_max_bytes: dlq_max_bytes.min(producer_max),
+            refused: None,
         })
     }
 
@@ -92,8 +181,8 @@ impl Sink {
         self.in_transaction
     }
 
-    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) {
-        if self.broken {
+    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8], Box<Origin>>) {
+        if self.broken || self.refused.is_some() {
             return;
         }
         if self.transactional && !self.in_transaction {
@@ -111,8 +200,13 @@ impl Sink {
                     record = back;
                     self.producer.poll(Duration::from_millis(5));
                 }
-                Err((err, _)) => {
-                    tracing::warn!(target: LOG, "queueing an output record: {err}");
+                Err((err, back)) if refused_for_good(&err) => {
+                    self.refused = Some(format!("{}: {err}", back.delivery_opaque.describe(self)));
+                    self.broken = true;
+                    return;
+                }
+                Err((err, back)) => {
+                    tracing::warn!(target: LOG, "queueing {}: {err}", back.delivery_opaque.describe(self));
                     self.broken = true;
                     return;
                 }
@@ -123,15 +217,21 @@ impl Sink {
     pub fn bar(&mut self, bar: &Bar) {
         let payload = bar.to_json();
         let topic = self.output_topic.clone();
+        let origin = Origin::Bar {
+            symbol: bar.symbol,
+            window_start: bar.window_start,
+            window_end: bar.window_end,
+        };
         self.send(
-            BaseRecord::to(&topic)
+            BaseRecord::with_opaque_to(&topic, Box::new(origin))
                 .key(bar.symbol.as_str().as_bytes())
                 .payload(&payload[..])
                 .timestamp(bar.window_end),
         );
     }
 
-    /// The original key and value, and headers saying why and where from.
+    /// The original key and value, and headers saying why and where from. A value (or key)
+    /// too large for the dead-letter topic is cut to fit, and the headers say so.
     pub fn dead_letter(&mut self, msg: &Input<'_>, reason: &str, message: &str) {
         let partition = msg.partition.to_string();
         let offset = msg.offset.to_string();
@@ -139,7 +239,7 @@ impl Sink {
             key,
             value: Some(value),
         };
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(header("stockstream.error.reason", reason))
             .insert(header("stockstream.error.message", message))
             .insert(header(
@@ -148,17 +248,61 @@ impl Sink {
             ))
             .insert(header("stockstream.source.partition", partition.as_str()))
             .insert(header("stockstream.source.offset", offset.as_str()));
+        let (value, key) = (msg.payload.unwrap_or_default(), msg.key.unwrap_or_default());
+        let fit = fit_dead_letter(self.dlq_max_bytes, &headers, key.len(), value.len());
+        let sizes = (value.len().to_string(), key.len().to_string());
+        if fit.value < value.len() || fit.key < key.len() {
+            headers = headers
+                .insert(header("stockstream.error.truncated", "true"))
+                .insert(header("stockstream.source.size", sizes.0.as_str()));
+            if fit.key < key.len() {
+                headers = headers.insert(header("stockstream.source.key_size", sizes.1.as_str()));
+            }
+        }
         let topic = self.dlq_topic.clone();
-        let mut record = BaseRecord::to(&topic)
-            .payload(msg.payload.unwrap_or_default())
-            .headers(headers);
-        if let Some(key) = msg.key {
-            record = record.key(key);
+        let origin = Origin::DeadLetter {
+            partition: msg.partition,
+            offset: msg.offset,
+        };
+        let mut record = BaseRecord::with_opaque_to(&topic, Box::new(origin)).headers(headers);
+        if msg.payload.is_some() {
+            record = record.payload(&value[..fit.value]);
+        }
+        if msg.key.is_some() {
+            record = record.key(&key[..fit.key]);
         }
         if let Some(ts) = msg.timestamp {
             record = record.timestamp(ts);
         }
         self.send(record);
+    }
+
+    /// The record refused for good, if one was, and why: the job must stop.
+    pub fn refused(&self) -> Option<String> {
+        if let Some(r) = &self.refused {
+            return Some(r.clone());
+        }
+        let refused = self.producer.context().refused.lock().ok()?;
+        let (origin, why) = refused.as_ref()?;
+        Some(format!("{}: {why}", origin.describe(self)))
+    }
+
+    /// Stops on a record refused for good: aborts what is open (nothing past the last
+    /// commit becomes visible) and returns the error that ends the job.
+    fn stop_refused(&mut self) -> anyhow::Result<bool> {
+        let Some(what) = self.refused() else {
+            return Ok(false);
+        };
+        if self.transactional {
+            let _ = self.abort();
+        } else {
+            self.drop_pending();
+        }
+        bail!(
+            "the brokers refused {what}\n  \
+             sending it again would fail the same way, so the job stops with nothing committed past it; \
+             fix the topic (e.g. its max.message.bytes) and start again: it carries on from the last commit"
+        )
     }
 
     /// Commits the open transaction with the input offsets. `Ok(false)`: it did not commit,
@@ -168,6 +312,7 @@ impl Sink {
         offsets: &TopicPartitionList,
         group: &ConsumerGroupMetadata,
     ) -> anyhow::Result<bool> {
+        self.stop_refused()?;
         if self.broken {
             self.abort()?;
             return Ok(false);
@@ -204,6 +349,7 @@ impl Sink {
 
     /// After a failed step of a transaction: abort it, or replace a producer that cannot.
     fn failed(&mut self, err: KafkaError) -> anyhow::Result<bool> {
+        self.stop_refused()?;
         tracing::warn!(target: LOG, "transaction not committed ({err}); redoing it from the last commit");
         match &err {
             KafkaError::Transaction(e) if e.is_fatal() => self.replace(e)?,
@@ -280,9 +426,12 @@ impl Sink {
 
     /// At-least-once: waits until every output record is acknowledged.
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        self.producer
+        let flushed = self
+            .producer
             .flush(self.timeout)
-            .context("waiting for output records to be delivered")?;
+            .context("waiting for output records to be delivered");
+        self.stop_refused()?;
+        flushed?;
         let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
         if failed > 0 || self.broken {
             let why = self
@@ -306,6 +455,34 @@ impl Sink {
             let _ = self.abort();
         }
         let _ = self.producer.flush(self.timeout);
+    }
+}
+
+/// How many bytes of a dead letter's value and key to keep.
+#[derive(Debug, PartialEq, Eq)]
+struct Fit {
+    value: usize,
+    key: usize,
+}
+
+/// Keeps as much of the value (then of the key) as fits `max_bytes` beside the headers,
+/// counting the two headers a cut adds.
+fn fit_dead_letter(max_bytes: usize, headers: &OwnedHeaders, key: usize, value: usize) -> Fit {
+    use rdkafka::message::Headers as _;
+    let header_bytes: usize = headers
+        .iter()
+        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+        .sum();
+    let room = max_bytes.saturating_sub(header_bytes + RECORD_OVERHEAD);
+    if key + value <= room {
+        return Fit { value, key };
+    }
+    // Room for the headers a cut adds (truncated, the sizes); a key is kept up to 1 KiB.
+    let room = room.saturating_sub(100);
+    let key = key.min(1024).min(room);
+    Fit {
+        value: value.min(room - key),
+        key,
     }
 }
 
@@ -335,5 +512,48 @@ fn start(
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(bytes: usize) -> OwnedHeaders {
+        OwnedHeaders::new().insert(Header {
+            key: "h",
+            value: Some(&vec![b'x'; bytes - 1][..]),
+        })
+    }
+
+    #[test]
+    fn a_dead_letter_that_fits_is_kept_whole() {
+        let whole = fit_dead_letter(1_000_000, &headers(200), 4, 70_000);
+        assert_eq!(
+            whole,
+            Fit {
+                value: 70_000,
+                key: 4
+            }
+        );
+    }
+
+    #[test]
+    fn a_large_value_is_cut_to_what_fits_beside_the_headers() {
+        let fit = fit_dead_letter(1_000_000, &headers(300), 4, 1_048_576);
+        assert_eq!(fit.key, 4);
+        assert_eq!(fit.value, 1_000_000 - 300 - 512 - 100 - 4);
+    }
+
+    #[test]
+    fn a_large_key_is_cut_too() {
+        let fit = fit_dead_letter(10_000, &headers(300), 50_000, 50_000);
+        assert_eq!(fit.key, 1024);
+        assert_eq!(fit.value, 10_000 - 300 - 512 - 100 - 1024);
+        // Headers that fill the whole topic limit leave nothing, and nothing underflows.
+        assert_eq!(
+            fit_dead_letter(200, &headers(300), 10, 10),
+            Fit { value: 0, key: 0 }
+        );
     }
 }

@@ -14,11 +14,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 
-use crate::aggregate::window::event_millis;
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
 use crate::market::{unix_now, Market};
+use crate::record::event_millis;
 use crate::record::Symbol;
 use crate::signals;
 use crate::topic_name::TopicName;
