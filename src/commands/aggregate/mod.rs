@@ -477,6 +477,9 @@ fn run_loop(
             }
             None => {}
         }
+        if let Some(why) = consumer.context().with(|p| p.failure().map(str::to_string)) {
+            return Err(anyhow::Error::msg(why));
+        }
         let wait = next_commit
             .saturating_duration_since(now)
             .min(Duration::from_millis(100));

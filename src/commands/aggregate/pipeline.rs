@@ -62,6 +62,8 @@ pub struct Pipeline {
     /// The output topic's retention.ms, until a bar older than it was reported.
     retention_unwarned: Option<i64>,
     confirmed_end: EndCheck,
+    /// A commit failed for good: the job ends with this error.
+    failure: Option<String>,
 }
 
 /// Asks the broker whether a silent partition really has nothing waiting: its end offset
@@ -148,6 +150,7 @@ impl Pipeline {
             output_topic: settings.output_topic.clone(),
             retention_unwarned: output_retention,
             confirmed_end: EndCheck::default(),
+            failure: None,
         }
     }
 
@@ -256,8 +259,25 @@ impl Pipeline {
         }
     }
 
-    /// Commits output and input offsets (with checkpoints) together.
+    /// Commits output and input offsets (with checkpoints) together. An error ends the job:
+    /// it is kept (`failure`), and nothing is committed after it.
     pub fn commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+        if self.failure.is_some() {
+            return Ok(());
+        }
+        let result = self.try_commit(consumer);
+        if let Err(e) = &result {
+            self.failure = Some(format!("{e:#}"));
+        }
+        result
+    }
+
+    /// Why the job must stop, when a commit failed for good (e.g. during a rebalance).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    fn try_commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
         if let Some(why) = &self.unusable {
             return Err(anyhow!(
                 "{why}; stopping without committing, so a restart redoes the work"
@@ -412,8 +432,9 @@ impl Pipeline {
     ) {
         if lost {
             self.sink.close();
-        } else if let Err(e) = self.commit(consumer) {
-            tracing::warn!(target: LOG, "committing before a rebalance: {e:#}");
+        } else {
+            // A failure is kept, and ends the job once the rebalance is over.
+            let _ = self.commit(consumer);
         }
         let mut gone = Vec::new();
         for e in tpl.elements() {

@@ -290,6 +290,8 @@ impl Sink {
     /// Stops on a record refused for good: aborts what is open (nothing past the last
     /// commit becomes visible) and returns the error that ends the job.
     fn stop_refused(&mut self) -> anyhow::Result<bool> {
+        // Delivery reports arrive only when polled: serve those waiting.
+        self.producer.poll(Duration::from_millis(10));
         let Some(what) = self.refused() else {
             return Ok(false);
         };

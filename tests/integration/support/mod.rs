@@ -177,3 +177,11 @@ pub fn summary_count(stderr: &str, what: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("no count before `{what}` in {line}"))
 }
+
+/// The wall clock in Unix ms.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970");
+    i64::try_from(since.as_millis()).expect("ms fit an i64")
+}
