@@ -303,7 +303,7 @@ fn a_bar_the_broker_refuses_for_good_stops_the_job_and_a_restart_carries_on() {
     assert_eq!(failed.code, Some(1), "{}", failed.stderr);
     assert!(
         failed.stderr.contains("the brokers refused the ")
-            && failed.stderr.contains(&format!("bar of window"))
+            && failed.stderr.contains("bar of window")
             && failed.stderr.contains("too large"),
         "{}",
         failed.stderr

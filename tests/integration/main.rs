@@ -8,6 +8,7 @@ mod compose;
 mod demo;
 mod demo_partitions;
 mod exactly_once;
+mod hostile;
 mod justfile;
 mod produce;
 mod security;
