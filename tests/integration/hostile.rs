@@ -198,6 +198,19 @@ fn an_oversized_record_gets_a_cut_dead_letter_and_the_job_goes_on() {
         first.stderr
     );
     assert!(!first.stderr.contains("queueing"), "{}", first.stderr);
+    // The data set is from January: its bars are older than the new output topic's
+    // default retention, which aggregate says when it creates it and at the first such bar.
+    assert!(
+        first.stderr.contains("keeps bars for 7days (retention.ms)"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(
+        first.stderr.matches("older than `").count(),
+        1,
+        "{}",
+        first.stderr
+    );
 
     // A second run of the same group closes the last windows; the two together wrote
     // each bar and the dead letter once.

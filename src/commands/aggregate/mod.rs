@@ -84,7 +84,7 @@ pub struct Args {
 
     /// retention.ms of the output topic when aggregate creates it: a duration, or `forever`
     /// (for a replay of old data: bars carry their window end as timestamp, so bars older
-    /// than the retention are deleted by the broker at once). Default: the broker's.
+    /// than the retention are deleted by the broker within minutes). Default: the broker's.
     #[arg(long, value_parser = parse_retention)]
     output_retention: Option<i64>,
 
@@ -403,7 +403,7 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
     if let (true, Some(ms)) = (created_output, output_retention) {
         tracing::info!(
             target: LOG,
-            "🗓️  `{}` keeps bars for {} (retention.ms): bars of older windows are deleted at once; to aggregate older data, start with `--output-retention forever`",
+            "🗓️  `{}` keeps bars for {} (retention.ms): bars of older windows are deleted within minutes; to aggregate older data, use a new --output-topic with `--output-retention forever`",
             settings.output_topic,
             retention_text(ms)
         );

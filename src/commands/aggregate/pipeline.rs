@@ -170,7 +170,7 @@ impl Pipeline {
         self.retention_unwarned = None;
         tracing::warn!(
             target: LOG,
-            "⚠️  bars of windows ending before {} are older than `{}`'s retention ({}): the broker deletes them at once (a bar's timestamp is its window end). To keep them, write to an output topic with retention.ms=-1, e.g. a new --output-topic with `--output-retention forever`",
+            "⚠️  bars of windows ending before {} are older than `{}`'s retention ({}): the broker deletes them within minutes (a bar's timestamp is its window end). To keep them, write to an output topic with retention.ms=-1, e.g. a new --output-topic with `--output-retention forever`",
             crate::aggregate::bar::rfc3339(self.unix_ms().saturating_sub(retention)),
             self.output_topic,
             super::retention_text(retention)
