@@ -304,15 +304,13 @@ fn alter(topic: &str, key: &str, value: &str) {
     }
 }
 
-#[test]
-fn a_bar_the_broker_refuses_for_good_stops_the_job_and_a_restart_carries_on() {
-    let topic = unique("hostile-refused");
-    create(&topic, &[]);
-    // Bars are ~250 bytes: an output topic taking 100 refuses every one.
+/// An output topic that refuses every bar (bars are ~250 bytes, it takes 100): the job
+/// stops once, naming the bar and the cause, and commits nothing.
+fn refused_run(topic: &str, group: &str, extra: &[&str]) {
+    create(topic, &[]);
     create(&format!("{topic}.bars"), &["max.message.bytes=100"]);
-    write(&topic, &steady(0, 10));
-    let group = unique("g-ref");
-    let failed = aggregate(&topic, &group, &[]).wait(Duration::from_secs(60));
+    write(topic, &steady(0, 10));
+    let failed = aggregate(topic, group, extra).wait(Duration::from_secs(60));
     assert_eq!(failed.code, Some(1), "{}", failed.stderr);
     assert!(
         failed.stderr.contains("the brokers refused the ")
@@ -327,6 +325,40 @@ fn a_bar_the_broker_refuses_for_good_stops_the_job_and_a_restart_carries_on() {
         "said once, not retried: {}",
         failed.stderr
     );
+    let summary = failed
+        .stderr
+        .lines()
+        .find(|l| l.contains("Summary:"))
+        .unwrap_or_default();
+    assert!(summary.contains("Summary: 20 records read"), "{summary}");
+    // No input offset was committed: the group starts over.
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker().bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(topic, p);
+    }
+    let committed =
+        rdkafka::consumer::Consumer::committed_offsets(&consumer, tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+    for e in committed.elements() {
+        assert_eq!(
+            e.offset(),
+            rdkafka::Offset::Invalid,
+            "partition {}",
+            e.partition()
+        );
+    }
+}
+
+#[test]
+fn a_bar_the_broker_refuses_for_good_stops_the_job_and_a_restart_carries_on() {
+    let topic = unique("hostile-refused");
+    let group = unique("g-ref");
+    refused_run(&topic, &group, &[]);
     // Nothing of it was committed.
     let none = read_committed(
         &format!("{topic}.bars"),
@@ -339,4 +371,25 @@ fn a_bar_the_broker_refuses_for_good_stops_the_job_and_a_restart_carries_on() {
     alter(&format!("{topic}.bars"), "max.message.bytes", "1048588");
     let log = log_of(&topic);
     check(&topic, aggregate(&topic, &group, &[]), &log);
+}
+
+#[test]
+fn at_least_once_a_refused_bar_stops_the_job_too() {
+    let topic = unique("hostile-refused-alo");
+    let group = unique("g-ref-alo");
+    refused_run(&topic, &group, &["--guarantee", "at-least-once"]);
+    // Fixed, the next run writes every bar (at least once: it starts over).
+    alter(&format!("{topic}.bars"), "max.message.bytes", "1048588");
+    let log = log_of(&topic);
+    let (bars, _) = expected(&log, 2_000, 2_000, 1_000);
+    let job = aggregate(&topic, &group, &["--guarantee", "at-least-once"]);
+    let out = read_committed(
+        &format!("{topic}.bars"),
+        bars.len(),
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    );
+    job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
+        .assert_code(0);
+    assert_bars_match(&out, &bars, 2_000);
 }
