@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::broker::Dedicated;
-use crate::support::kafka::{create_topic_on, produce_raw_on, read_committed_on, Raw};
+use crate::support::kafka::{create_topic_on, read_committed_on};
 use crate::support::model::{assert_bars_match, assert_dead_letters, expected, log_on};
 use crate::support::{broker, stockstream, unique, Run, Running};
 
@@ -52,36 +52,7 @@ fn feed_with(bootstrap: &str, topic: &str, seconds: u64, flags: &[&str]) -> Join
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
     let injector = {
         let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-        std::thread::spawn(move || {
-            for i in 0..seconds {
-                std::thread::sleep(Duration::from_secs(1));
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs_f64();
-                let partition = i32::try_from(i % 3).unwrap();
-                let late = format!(
-                    r#"{{"symbol":"AAPL","price":1.5,"volume":1,"timestamp":{}}}"#,
-                    now - 120.0
-                );
-                produce_raw_on(
-                    &bootstrap,
-                    &topic,
-                    &[
-                        Raw {
-                            partition,
-                            key: Some(b"AAPL".to_vec()),
-                            value: Some(b"not json at all".to_vec()),
-                        },
-                        Raw {
-                            partition,
-                            key: Some(b"AAPL".to_vec()),
-                            value: Some(late.into_bytes()),
-                        },
-                    ],
-                );
-            }
-        })
+        std::thread::spawn(move || inject(&bootstrap, &topic, seconds))
     };
     std::thread::spawn(move || {
         let mut cmd = stockstream();
@@ -99,6 +70,46 @@ fn feed_with(bootstrap: &str, topic: &str, seconds: u64, flags: &[&str]) -> Join
         injector.join().expect("the injector thread");
         run
     })
+}
+
+/// Every second for `seconds`, one record that is not JSON and one far behind the
+/// watermark, into each partition in turn. One producer for the whole feed, which waits
+/// out a broker outage (it keeps the records until the broker is back), as `produce` does.
+fn inject(bootstrap: &str, topic: &str, seconds: u64) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let producer: BaseProducer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "150000")
+        .set("reconnect.backoff.max.ms", "1000")
+        .create()
+        .expect("the injector's producer");
+    for i in 0..seconds {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let partition = i32::try_from(i % 3).unwrap();
+        let late = format!(
+            r#"{{"symbol":"AAPL","price":1.5,"volume":1,"timestamp":{}}}"#,
+            now - 120.0
+        );
+        for value in [&b"not json at all"[..], late.as_bytes()] {
+            let record = BaseRecord::<[u8], [u8]>::to(topic)
+                .partition(partition)
+                .key(&b"AAPL"[..])
+                .payload(value);
+            producer
+                .send(record)
+                .map_err(|(e, _)| e)
+                .expect("queueing an injected record");
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(180))
+        .expect("every injected record delivered");
 }
 
 fn aggregate(bootstrap: &str, topic: &str, group: &str, instance: &str) -> Running {
