@@ -98,22 +98,73 @@ impl clap::builder::TypedValueParser for SettingParser {
     }
 }
 
-/// Whether a librdkafka setting holds a secret (passwords, private keys, OAuth secrets).
+/// Whether a setting's value must never be shown. Redaction is the default: a value may be
+/// shown only when librdkafka knows the key and its name speaks of nothing secret. Every
+/// other key — a misspelling such as `sasl.pasword` above all, the usual way a secret lands
+/// under an unknown key — is treated as holding a secret.
 pub fn is_secret(key: &str) -> bool {
+    mentions_secret(key) || !librdkafka_knows(key)
+}
+
+/// Whether a key's name speaks of passwords, keys, tokens or credentials.
+fn mentions_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     [
-        "password",
+        "pass",
         "secret",
-        "ssl.key.pem",
-        "ssl_key",
-        "sasl.jaas",
         "token",
-        "sasl.oauthbearer.config",
-        "passphrase",
+        "key",
+        "jaas",
+        "cred",
+        "sasl.oauthbearer",
         "private",
+        "pem",
+        "pw",
     ]
     .iter()
     .any(|s| key.contains(s))
+}
+
+/// Whether librdkafka has a setting of this name (asked of a throw-away configuration, with
+/// an empty value; the answer is kept per name).
+fn librdkafka_knows(key: &str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(answer) = known.lock().ok().and_then(|k| k.get(key).copied()) {
+        return answer;
+    }
+    let answer = ask_librdkafka(key);
+    if let Ok(mut k) = known.lock() {
+        k.insert(key.to_string(), answer);
+    }
+    answer
+}
+
+fn ask_librdkafka(key: &str) -> bool {
+    use rdkafka::bindings as rdsys;
+    let Ok(name) = std::ffi::CString::new(key) else {
+        return false;
+    };
+    let mut errstr = [0 as std::ffi::c_char; 256];
+    // SAFETY: a fresh configuration, set once with valid C strings and a writable error
+    // buffer of the size given, then destroyed exactly once.
+    unsafe {
+        let conf = rdsys::rd_kafka_conf_new();
+        if conf.is_null() {
+            return false;
+        }
+        let result = rdsys::rd_kafka_conf_set(
+            conf,
+            name.as_ptr(),
+            c"".as_ptr(),
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
+        rdsys::rd_kafka_conf_destroy(conf);
+        result != rdsys::rd_kafka_conf_res_t::RD_KAFKA_CONF_UNKNOWN
+    }
 }
 
 /// Whether text mentions a secret key (or a misspelled one), so that nothing may echo it.
@@ -128,7 +179,7 @@ fn looks_secret(text: &str) -> bool {
 /// `text` (librdkafka's words about the setting `key`) without `value` when the setting
 /// looks like a secret.
 pub fn without_secret(key: &str, value: &str, text: &str) -> String {
-    if looks_secret(key) && !value.is_empty() {
+    if (is_secret(key) || looks_secret(key)) && !value.is_empty() {
         text.replace(value, "[redacted]")
     } else {
         text.to_string()
@@ -240,6 +291,81 @@ mod tests {
             "ssl.keystore.password",
         ] {
             assert!(is_secret(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_misspelled_or_unknown_key_is_treated_as_secret() {
+        for key in [
+            "sasl.pasword",
+            "ssl.key.pasword",
+            "sasl.passwrd",
+            "sasl.pssword",
+            "ssl.keystore.pasword",
+            "nonsense",
+            "sasl.usernam",
+            "linger.m",
+        ] {
+            assert!(is_secret(key), "{key}");
+            let s = Setting::new(key, "hunter2");
+            assert_eq!(format!("{s:?}"), format!("{key}=[redacted]"));
+        }
+    }
+
+    #[test]
+    fn a_known_harmless_key_is_shown() {
+        for key in [
+            "linger.ms",
+            "bootstrap.servers",
+            "sasl.username",
+            "sasl.mechanism",
+            "security.protocol",
+            "acks",
+            "debug",
+            "group.instance.id",
+        ] {
+            assert!(!is_secret(key), "{key}");
+        }
+        // Known to librdkafka, but named like a secret: hidden.
+        for key in [
+            "ssl.key.location",
+            "ssl.ca.pem",
+            "sasl.oauthbearer.client.id",
+        ] {
+            assert!(is_secret(key), "{key}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any one-letter edit of a secret key's name, and any name librdkafka does not know,
+        /// hides its value.
+        #[test]
+        fn one_letter_edits_of_secret_keys_stay_hidden(
+            which in 0usize..6,
+            at in 0usize..40,
+            letter in proptest::char::range('a', 'z'),
+            edit in 0u8..4,
+        ) {
+            let keys = [
+                "sasl.password",
+                "ssl.key.password",
+                "ssl.keystore.password",
+                "sasl.oauthbearer.client.secret",
+                "ssl.key.pem",
+                "sasl.jaas.config",
+            ];
+            let mut chars: Vec<char> = keys[which].chars().collect();
+            let at = at % chars.len();
+            match edit {
+                0 => { chars.remove(at); }
+                1 => chars[at] = letter,
+                2 => chars.insert(at, letter),
+                _ => if at + 1 < chars.len() { chars.swap(at, at + 1) },
+            }
+            let key: String = chars.into_iter().collect();
+            proptest::prop_assert!(is_secret(&key), "{}", key);
+            let shown = format!("{:?}", Setting::new(&key, "S3CRETVALUE"));
+            proptest::prop_assert!(!shown.contains("S3CRETVALUE"), "{}", shown);
         }
     }
 

@@ -315,3 +315,81 @@ fn a_malformed_secret_setting_is_a_usage_error_that_does_not_echo_it() {
         run.stderr
     );
 }
+
+/// The leak once found: at `-v` the client configuration dump showed the value of a
+/// misspelled secret key in full.
+#[test]
+fn a_misspelled_secret_key_is_redacted_at_every_verbosity() {
+    for verbosity in ["-v", "-vv"] {
+        for key in ["sasl.pasword", "ssl.key.pasword"] {
+            let mut cmd = stockstream();
+            cmd.args([verbosity, "-b", "127.0.0.1:1", "-X"])
+                .arg(format!("{key}=SECRETVALUE"))
+                .args(["topic", "list", "--timeout", "2s"]);
+            let run = run_for(cmd, Duration::from_secs(30));
+            assert_no_secret(&run, "SECRETVALUE");
+            assert!(
+                run.stderr.contains(&format!("{key}=[redacted]")),
+                "{verbosity} {key}: the dump shows the key, not its value:\n{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+/// Key names near secret ones (one-letter edits) and names librdkafka does not know: no
+/// value of theirs reaches any output of a run at `-vv -X debug=conf`, whatever fails.
+#[test]
+fn no_value_of_an_unknown_or_misspelled_key_reaches_the_output() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let secret_keys = [
+        "sasl.password",
+        "ssl.key.password",
+        "ssl.keystore.password",
+        "sasl.oauthbearer.client.secret",
+        "sasl.jaas.config",
+    ];
+    let key = (
+        0..secret_keys.len(),
+        0usize..40,
+        proptest::char::range('a', 'z'),
+        0u8..4,
+    )
+        .prop_map(move |(which, at, letter, edit)| {
+            let mut chars: Vec<char> = secret_keys[which].chars().collect();
+            let at = at % chars.len();
+            match edit {
+                0 => {
+                    chars.remove(at);
+                }
+                1 => chars[at] = letter,
+                2 => chars.insert(at, letter),
+                _ => chars.insert(0, letter),
+            }
+            chars.into_iter().collect::<String>()
+        })
+        .boxed()
+        .prop_union("[a-z]{2,8}\\.[a-z]{2,10}".boxed());
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&key, |key| {
+            let secret = "Zq7SECRETxW";
+            let mut cmd = stockstream();
+            cmd.args(["-vv", "-b", "127.0.0.1:1", "-X", "debug=conf", "-X"])
+                .arg(format!("{key}={secret}"))
+                .args(["topic", "list", "--timeout", "1s"]);
+            let run = run_for(cmd, Duration::from_secs(30));
+            prop_assert!(
+                !run.stderr.contains(secret) && !run.stdout.contains(secret),
+                "{key}:\n{}",
+                run.stderr
+            );
+            Ok(())
+        })
+        .unwrap();
+}
