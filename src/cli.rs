@@ -8,7 +8,7 @@ use clap::{
     ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
 };
 
-use crate::commands::{aggregate, demo, produce, topic};
+use crate::commands::{aggregate, demo, produce, profile, topic};
 use crate::kafka::{Setting, SettingParser};
 
 /// Real-time stock-tick streaming on Apache Kafka.
@@ -41,7 +41,8 @@ fn brokers_typed(matches: &clap::ArgMatches) -> bool {
 /// Flags every subcommand accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Kafka bootstrap servers, comma-separated (host:port,…).
+    /// Kafka bootstrap servers, comma-separated (host:port,…). Typed here, they win over
+    /// --profile; from STOCKSTREAM_BROKERS, the profile's win.
     #[arg(
         short,
         long,
@@ -56,6 +57,16 @@ pub struct GlobalArgs {
     /// A secret may come from a file: -X sasl.password=@FILE (or STOCKSTREAM_SASL_PASSWORD).
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true, action = ArgAction::Append, value_parser = SettingParser)]
     pub config: Vec<Setting>,
+
+    /// A named cluster from the profiles file: its brokers and librdkafka settings, secrets
+    /// by reference (see `stockstream profile`). -b and -X on the command line win.
+    #[arg(long, global = true, env = "STOCKSTREAM_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The profiles file (default: $XDG_CONFIG_HOME/stockstream/config.toml, else
+    /// ~/.config/stockstream/config.toml).
+    #[arg(long, global = true, env = "STOCKSTREAM_CONFIG", value_name = "FILE")]
+    pub config_file: Option<std::path::PathBuf>,
 
     /// When to color the output (NO_COLOR in the environment turns `auto` off).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "STOCKSTREAM_COLOR")]
@@ -126,6 +137,9 @@ pub enum Command {
     /// Run produce and aggregate side by side in one process, on an embedded cluster: no
     /// Kafka needed (or on a real one with --brokers).
     Demo(demo::Args),
+    /// The named clusters of the profiles file (see --profile).
+    #[command(subcommand)]
+    Profile(profile::Command),
 }
 
 /// `KEY=VALUE` for settings that are not librdkafka's (a topic's configs).

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Topic(command) => commands::topic::run(command, &cli.global),
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &cli.global),
         cli::Command::Demo(args) => commands::demo::run(args, &cli.global),
+        cli::Command::Profile(command) => commands::profile::run(command, &cli.global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,4 +4,5 @@ pub mod aggregate;
 pub mod demo;
 pub mod demo_partitions;
 pub mod produce;
+pub mod profile;
 pub mod topic;

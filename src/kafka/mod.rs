@@ -17,6 +17,7 @@ use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerCon
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 
+pub mod profile;
 mod setting;
 pub use setting::{Setting, SettingParser, PASSWORD_ENV};
 
@@ -37,8 +38,24 @@ pub enum ProducerProfile {
 }
 
 impl Kafka {
-    pub fn new(global: &GlobalArgs) -> Self {
-        Kafka::with_brokers(&global.brokers, &global.config)
+    /// The cluster the global flags name: `-b` typed on the command line, else the
+    /// profile's brokers, else STOCKSTREAM_BROKERS or the default; the profile's settings,
+    /// then STOCKSTREAM_SASL_PASSWORD, then `-X` (a later one wins).
+    pub fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let Some(name) = &global.profile else {
+            return Ok(Kafka::with_brokers(&global.brokers, &global.config));
+        };
+        let path = profile::config_path(global.config_file.as_deref())?;
+        let resolved = profile::ConfigFile::load(&path)?
+            .profile(name, &path)?
+            .resolve(name)?;
+        let brokers = match resolved.brokers {
+            Some(b) if !global.brokers_typed => b,
+            _ => global.brokers.clone(),
+        };
+        let mut given = resolved.settings;
+        given.extend(global.config.iter().cloned());
+        Ok(Kafka::with_brokers(&brokers, &given))
     }
 
     /// Settings for `brokers` other than the command line's (the demo's embedded cluster).
@@ -227,12 +244,24 @@ pub enum Rejection {
     Authentication,
     /// TLS: an untrusted certificate, a name mismatch, or TLS against a plaintext port.
     Tls,
+    /// Mutual TLS: the broker refused this client's certificate, or wanted one.
+    ClientCertificate,
 }
 
 impl Rejection {
     /// A refusal that retrying cannot fix. librdkafka also reports a handshake cut short
     /// (a timeout, a dropped connection) as an authentication or TLS error: not those.
     fn of(error: &KafkaError, reason: &str) -> Option<Rejection> {
+        // The broker's TLS alert about our certificate: bad_certificate (42), unknown_ca
+        // (48), certificate_required (116). librdkafka words it as a failed receive.
+        let refused_ours = [
+            "alert bad certificate",
+            "alert unknown ca",
+            "alert certificate required",
+        ];
+        if refused_ours.iter().any(|a| reason.contains(a)) {
+            return Some(Rejection::ClientCertificate);
+        }
         let transient = ["Timed out", "Disconnected", "transport", "closed", "n/a"];
         if transient.iter().any(|t| reason.contains(t)) {
             return None;
@@ -261,6 +290,11 @@ impl Rejection {
             Rejection::Tls => {
                 "the TLS handshake failed: is this a TLS listener (security.protocol SSL or \
                  SASL_SSL only there)? Check the ssl.* settings"
+            }
+            Rejection::ClientCertificate => {
+                "the broker refused this client's certificate (mutual TLS): give one signed by \
+                 a CA the broker trusts, with -X ssl.certificate.location=CERT.pem and \
+                 -X ssl.key.location=KEY.pem (-X ssl.key.password for an encrypted key)"
             }
         }
     }

@@ -38,10 +38,12 @@ impl Setting {
             return Err("expected KEY=VALUE, but the key is empty".to_string());
         }
         match value.strip_prefix('@') {
-            Some(literal) if is_secret(key) && literal.starts_with('@') => {
+            Some(literal) if holds_secret_material(key) && literal.starts_with('@') => {
                 Ok(Setting::new(key, literal))
             }
-            Some(path) if is_secret(key) => Ok(Setting::new(key, &read_secret(key, path)?)),
+            Some(path) if holds_secret_material(key) => {
+                Ok(Setting::new(key, &read_secret(key, path)?))
+            }
             _ => Ok(Setting::new(key, value)),
         }
     }
@@ -167,6 +169,27 @@ fn ask_librdkafka(key: &str) -> bool {
     }
 }
 
+/// Whether a setting's value is itself secret material (a password, a private key, a token,
+/// OAuth or JAAS credentials), rather than, say, the path of a key file: such a value may
+/// not be written in a profile.
+pub fn holds_secret_material(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "ssl.key.pem",
+        "ssl_key",
+        "sasl.jaas",
+        "token",
+        "sasl.oauthbearer.config",
+        "passphrase",
+        "private",
+        "credential",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
 /// Whether text mentions a secret key (or a misspelled one), so that nothing may echo it.
 fn looks_secret(text: &str) -> bool {
     let text = text.to_ascii_lowercase();
@@ -188,7 +211,7 @@ pub fn without_secret(key: &str, value: &str, text: &str) -> String {
 
 /// Reads a secret from a file. Errors do not name the file: if the @ was meant as the
 /// first character of the secret itself, its name is the rest of the secret.
-fn read_secret(key: &str, path: &str) -> Result<String, String> {
+pub fn read_secret(key: &str, path: &str) -> Result<String, String> {
     const LITERAL: &str = "(a value that starts with @ is written @@…)";
     if path.is_empty() {
         return Err(format!("`{key}=@` needs a file name after the @ {LITERAL}"));

@@ -11,6 +11,7 @@ mod exactly_once;
 mod hostile;
 mod justfile;
 mod produce;
+mod profiles;
 mod security;
 mod support;
 mod topic;

@@ -260,7 +260,7 @@ fn default_instance_id() -> String {
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    let kafka = Kafka::new(global);
+    let kafka = Kafka::new(global)?;
     let stop = signals::install()?;
     run_on(&kafka, &settings, &stop).map(|_| ())
 }

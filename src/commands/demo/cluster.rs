@@ -57,7 +57,7 @@ impl Cluster {
         input: &str,
         timeout: std::time::Duration,
     ) -> anyhow::Result<Self> {
-        let kafka = Kafka::new(global);
+        let kafka = Kafka::new(global)?;
         let admin = Admin::connect(&kafka, timeout)?;
         let fresh = admin.topic(input)?.is_none() && admin.create(input, PARTITIONS, 1, &[])?;
         if fresh {

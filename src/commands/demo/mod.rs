@@ -119,7 +119,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     if args.interval.is_zero() {
         bail!("--interval must be above 0");
     }
-    let embedded = !global.brokers_typed;
+    let embedded = !global.brokers_typed && global.profile.is_none();
     // The flags are checked before any cluster is touched, and settled once the cluster
     // has said whether the input topic is new.
     let (_, checked) = settings(&Plan::new(&args, embedded, embedded))?;

@@ -56,7 +56,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global);
+    let kafka = Kafka::new(global)?;
     let admin = Admin::connect(&kafka, args.timeout)?;
     let mut walk = Walk::new(
         Show::new(global.color.enabled(std::io::stdout().is_terminal())),

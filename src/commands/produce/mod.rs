@@ -144,7 +144,7 @@ impl Settings {
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    let kafka = Kafka::new(global);
+    let kafka = Kafka::new(global)?;
     let stop = signals::install()?;
     run_on(&kafka, &settings, &stop).map(|_| ())
 }

@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global);
+    let kafka = Kafka::new(global)?;
     let name = args.name.as_str();
     // Refuse before touching the network: a script without --yes is a mistake either way.
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global);
+    let kafka = Kafka::new(global)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let name = args.name.as_str();
     let Some(topic) = admin.topic(name)? else {

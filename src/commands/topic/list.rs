@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global);
+    let kafka = Kafka::new(global)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let topics: Vec<_> = admin
         .topics()?

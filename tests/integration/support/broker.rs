@@ -17,6 +17,20 @@ pub struct Broker {
     pub bootstrap: String,
     /// The SASL_SSL listener, on the broker the tests start themselves.
     pub secure: Option<Secure>,
+    /// The mutual-TLS listener, on the broker the tests start themselves.
+    pub mtls: Option<Mtls>,
+}
+
+/// A mutual-TLS listener of the test broker: clients must show a certificate of its CA.
+pub struct Mtls {
+    pub bootstrap: String,
+    pub ca: PathBuf,
+    /// A client certificate the test CA signed, and its key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// A client certificate of another CA, and its key: the broker refuses it.
+    pub stranger_cert: PathBuf,
+    pub stranger_key: PathBuf,
 }
 
 /// A SASL_SSL (SCRAM over TLS) listener of the test broker and what a client needs for it.
@@ -31,6 +45,14 @@ pub const SCRAM_USER: &str = "alice";
 pub const SCRAM_PASSWORD: &str = "alice-Pa55-word";
 
 impl Broker {
+    /// The mutual-TLS listener; fails loudly on a broker the tests did not start.
+    pub fn mtls(&self) -> &Mtls {
+        self.mtls.as_ref().expect(
+            "this test needs the mutual-TLS listener of the broker the tests start themselves \
+             (scripts/kafka-local --ssl-port); unset STOCKSTREAM_TEST_BROKERS to run it",
+        )
+    }
+
     /// The SASL_SSL listener; fails loudly on a broker the tests did not start.
     pub fn secure(&self) -> &Secure {
         self.secure.as_ref().expect(
@@ -68,10 +90,11 @@ fn start() -> Result<Broker, String> {
             return Ok(Broker {
                 bootstrap,
                 secure: None,
+                mtls: None,
             });
         }
     }
-    let (port, cport, sport) = (free_port(), free_port(), free_port());
+    let (port, cport, sport, tport) = (free_port(), free_port(), free_port(), free_port());
     let root = repo_root();
     let data = root
         .join("target")
@@ -85,6 +108,7 @@ fn start() -> Result<Broker, String> {
         .args(["--port", &port.to_string()])
         .args(["--controller-port", &cport.to_string()])
         .args(["--sasl-ssl-port", &sport.to_string()])
+        .args(["--ssl-port", &tport.to_string()])
         .args(["--scram-user", &format!("{SCRAM_USER}:{SCRAM_PASSWORD}")])
         .arg("--data")
         .arg(&data)
@@ -118,10 +142,33 @@ fn start() -> Result<Broker, String> {
             &log_path,
         ));
     }
+    // "SSL 127.0.0.1:PORT ca=PATH cert=PATH key=PATH", printed before READY.
+    let mtls = said.iter().find_map(|line| {
+        let rest = line.strip_prefix("SSL ")?;
+        let (bootstrap, rest) = rest.split_once(" ca=")?;
+        let (ca, rest) = rest.split_once(" cert=")?;
+        let (cert, key) = rest.split_once(" key=")?;
+        let tls = PathBuf::from(ca).parent()?.to_path_buf();
+        Some(Mtls {
+            bootstrap: bootstrap.to_string(),
+            ca: PathBuf::from(ca),
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+            stranger_cert: tls.join("stranger.pem"),
+            stranger_key: tls.join("stranger.key"),
+        })
+    });
+    if mtls.is_none() {
+        return Err(failure(
+            "scripts/kafka-local did not say where its mutual-TLS listener is",
+            &log_path,
+        ));
+    }
     // The Child handle is dropped without killing: stop_at_exit owns the shutdown.
     Ok(Broker {
         bootstrap: format!("127.0.0.1:{port}"),
         secure,
+        mtls,
     })
 }
 

@@ -1,0 +1,41 @@
+//! `profile list`: every profile of the file and its brokers.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Common, Output};
+use crate::kafka::profile::ConfigFile;
+use crate::table::Table;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+}
+
+pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
+    if args.common.output == Output::Json {
+        let list: Vec<_> = file
+            .profiles
+            .iter()
+            .map(|(name, p)| json!({ "name": name, "brokers": p.brokers, "settings": p.settings.len() }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if file.profiles.is_empty() {
+        tracing::info!(target: "stockstream", "No profiles in {}", path.display());
+        return Ok(());
+    }
+    let mut table = Table::new(vec!["PROFILE", "BROKERS", "SETTINGS"]);
+    for (name, p) in &file.profiles {
+        table.row(vec![
+            name.clone(),
+            p.brokers.clone().unwrap_or_else(|| "-".to_string()),
+            p.settings.len().to_string(),
+        ]);
+    }
+    print!("{}", table.render(false));
+    Ok(())
+}

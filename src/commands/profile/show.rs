@@ -1,0 +1,52 @@
+//! `profile show NAME`: one profile's brokers and settings; a reference is shown as written,
+//! never resolved, and any other value of a key that may hold a secret is redacted.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Common, Output};
+use crate::cli::GlobalArgs;
+use crate::kafka::profile::{shown_value, ConfigFile};
+use crate::table::Table;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile's name.
+    name: String,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> anyhow::Result<()> {
+    let profile = file.profile(&args.name, path)?;
+    let settings: Vec<(&str, String)> = profile
+        .settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), shown_value(k, v)))
+        .collect();
+    if args.common.output == Output::Json {
+        let map: serde_json::Map<String, serde_json::Value> = settings
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone().into()))
+            .collect();
+        let doc = json!({ "name": args.name, "brokers": profile.brokers, "settings": map });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    let mut table = Table::new(vec!["SETTING", "VALUE"]);
+    table.row(vec![
+        "brokers".to_string(),
+        profile.brokers.clone().unwrap_or_else(|| "-".to_string()),
+    ]);
+    for (k, v) in settings {
+        table.row(vec![k.to_string(), v]);
+    }
+    print!(
+        "{}",
+        table.render(global.color.enabled(std::io::stdout().is_terminal()))
+    );
+    Ok(())
+}
