@@ -1,4 +1,4 @@
-//! The justfile, run for real with `just` (which must be installed: .ci/run installs it).
+//! The justfile, run for real with `just` (fetched by the tests into target/tools).
 //! Every recipe that needs no container engine runs against a Kafka that `just up` starts
 //! with the local launcher on free ports; the container recipes run against a stand-in
 //! `docker` that records what it is asked; the rest (builds, tests, benchmarks) dry-run.
@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -39,23 +40,76 @@ const RECIPES: [&str; 19] = [
     "install",
 ];
 
+/// The version of `just` the tests fetch for themselves.
+const JUST_VERSION: &str = "1.59.0";
+
+/// A `just` of the tests' own, fetched once into target/tools (PyPI's prebuilt `rust-just`
+/// wheel in seconds, or built by `cargo install` where pip is missing), so that `cargo test`
+/// needs nothing installed by hand.
+fn just_binary() -> &'static PathBuf {
+    static JUST: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = JUST.get_or_init(|| {
+        let dir = repo_root()
+            .join("target")
+            .join("tools")
+            .join(format!("just-{JUST_VERSION}"));
+        let bin = dir.join("bin").join("just");
+        let works = |bin: &PathBuf| {
+            Command::new(bin)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(JUST_VERSION))
+        };
+        if works(&bin) {
+            return Ok(bin);
+        }
+        let pip = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(["--no-warn-script-location", "--upgrade", "--target"])
+            .arg(&dir)
+            .arg(format!("rust-just=={JUST_VERSION}"))
+            .output();
+        if works(&bin) {
+            return Ok(bin);
+        }
+        let cargo = Command::new(env!("CARGO"))
+            .args(["install", "just", "--locked", "--quiet", "--version", JUST_VERSION])
+            .arg("--root")
+            .arg(&dir)
+            .output();
+        if works(&bin) {
+            return Ok(bin);
+        }
+        let said = |r: std::io::Result<std::process::Output>| match r {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => e.to_string(),
+        };
+        Err(format!(
+            "\n\ncould not fetch `just` {JUST_VERSION} into {}: these tests run the justfile with it.\n\
+             pip install rust-just said: {}\ncargo install just said: {}\n\
+             Fix: make PyPI or crates.io reachable (or install python3 and pip).\n",
+            dir.display(),
+            said(pip),
+            said(cargo)
+        ))
+    });
+    match found {
+        Ok(bin) => bin,
+        Err(why) => panic!("{why}"),
+    }
+}
+
 /// `just` on the repository's justfile, with none of the caller's settings leaking in.
 fn just() -> Command {
-    let installed = Command::new("just")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        installed,
-        "\n\n`just` IS NOT INSTALLED: these tests run the justfile with it.\n\
-         Fix: `pip install rust-just` (seconds) or `cargo install just --locked` (a minute or two); \
-         .ci/run installs it.\n"
-    );
     let root = repo_root();
-    let mut cmd = Command::new("just");
-    cmd.arg("--justfile")
+    let just = just_binary();
+    // A recipe that runs `just` again finds the same one.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![just.parent().expect("a bin folder").to_path_buf()];
+    dirs.extend(std::env::split_paths(&path));
+    let mut cmd = Command::new(just);
+    cmd.env("PATH", std::env::join_paths(dirs).expect("a PATH"))
+        .arg("--justfile")
         .arg(root.join("justfile"))
         .current_dir(&root)
         .env("NO_COLOR", "1")
