@@ -191,6 +191,10 @@ fn check_or_explain(
     }));
     if let Err(panic) = outcome {
         for job in jobs {
+            eprintln!(
+                "--- where aggregate is\n{}",
+                crate::support::stacks(job.pid())
+            );
             let run = job.signal_and_wait(libc::SIGKILL, Duration::from_secs(30));
             eprintln!("--- aggregate stderr\n{}", run.stderr);
         }

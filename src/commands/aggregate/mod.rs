@@ -8,6 +8,7 @@ mod output;
 mod pipeline;
 mod progress;
 mod sink;
+mod txn;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

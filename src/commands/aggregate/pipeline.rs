@@ -303,7 +303,7 @@ impl Pipeline {
                 let group = consumer.group_metadata().ok_or_else(|| {
                     anyhow!("the consumer has no group metadata to commit offsets with")
                 })?;
-                if !self.sink.commit_transaction(&offsets, &group)? {
+                if !self.sink.commit_transaction(offsets, group)? {
                     self.reload(consumer);
                     return Ok(());
                 }

@@ -26,6 +26,7 @@ use rdkafka::producer::{
 use rdkafka::TopicPartitionList;
 
 use super::fetch::Input;
+use super::txn::{Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
@@ -126,8 +127,13 @@ const RECORD_OVERHEAD: usize = 512;
 /// Pause between attempts while the broker cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
+/// How long a transaction call may take beyond its own timeout before the producer is
+/// taken for stuck (see txn.rs).
+const STUCK_AFTER: Duration = Duration::from_secs(15);
+
 pub struct Sink {
-    producer: BaseProducer<Deliveries>,
+    /// The producer, with the thread that makes its transaction calls.
+    txn: Txn<Deliveries>,
     config: ClientConfig,
     output_topic: String,
     dlq_topic: String,
@@ -158,9 +164,9 @@ impl Sink {
             .get("message.max.bytes")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000);
-        let producer = start(&config, transactional, settings.timeout, &stop)?;
+        let txn = start(&config, transactional, settings.timeout, &stop)?;
         Ok(Sink {
-            producer,
+            txn,
             config,
             output_topic: settings.output_topic.clone(),
             dlq_topic: settings.dlq_topic.clone(),
@@ -186,7 +192,7 @@ impl Sink {
             return;
         }
         if self.transactional && !self.in_transaction {
-            if let Err(e) = self.producer.begin_transaction() {
+            if let Err(e) = self.txn.producer().begin_transaction() {
                 tracing::warn!(target: LOG, "beginning a transaction: {e}");
                 self.broken = true;
                 return;
@@ -194,11 +200,11 @@ impl Sink {
             self.in_transaction = true;
         }
         loop {
-            match self.producer.send(record) {
+            match self.txn.producer().send(record) {
                 Ok(()) => return,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    self.producer.poll(Duration::from_millis(5));
+                    self.txn.producer().poll(Duration::from_millis(5));
                 }
                 Err((err, back)) if refused_for_good(&err) => {
                     self.refused = Some(format!("{}: {err}", back.delivery_opaque.describe(self)));
@@ -282,7 +288,7 @@ impl Sink {
         if let Some(r) = &self.refused {
             return Some(r.clone());
         }
-        let refused = self.producer.context().refused.lock().ok()?;
+        let refused = self.txn.producer().context().refused.lock().ok()?;
         let (origin, why) = refused.as_ref()?;
         Some(format!("{}: {why}", origin.describe(self)))
     }
@@ -291,7 +297,7 @@ impl Sink {
     /// commit becomes visible) and returns the error that ends the job.
     fn stop_refused(&mut self) -> anyhow::Result<bool> {
         // Delivery reports arrive only when polled: serve those waiting.
-        self.producer.poll(Duration::from_millis(10));
+        self.txn.producer().poll(Duration::from_millis(10));
         let Some(what) = self.refused() else {
             return Ok(false);
         };
@@ -311,8 +317,8 @@ impl Sink {
     /// and the caller must rebuild from what the broker has committed.
     pub fn commit_transaction(
         &mut self,
-        offsets: &TopicPartitionList,
-        group: &ConsumerGroupMetadata,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
     ) -> anyhow::Result<bool> {
         self.stop_refused()?;
         if self.broken {
@@ -320,21 +326,31 @@ impl Sink {
             return Ok(false);
         }
         if !self.in_transaction {
-            if let Err(e) = self.producer.begin_transaction() {
+            if let Err(e) = self.txn.producer().begin_transaction() {
                 return self.failed(e);
             }
             self.in_transaction = true;
         }
         if offsets.count() > 0 {
-            if let Err(e) = self
-                .producer
-                .send_offsets_to_transaction(offsets, group, self.timeout)
-            {
-                return self.failed(e);
+            let timeout = self.timeout;
+            let sent = self.txn.call(timeout + STUCK_AFTER, move |p| {
+                p.send_offsets_to_transaction(&offsets, &group, timeout)
+            });
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return self.failed(e),
+                Err(Stuck) => return self.stuck("sending the input offsets to the transaction"),
             }
         }
         loop {
-            match self.producer.commit_transaction(self.timeout) {
+            let timeout = self.timeout;
+            let committed = match self.txn.call(timeout + STUCK_AFTER, move |p| {
+                p.commit_transaction(timeout)
+            }) {
+                Ok(result) => result,
+                Err(Stuck) => return self.stuck("committing the transaction"),
+            };
+            match committed {
                 Ok(()) => {
                     self.in_transaction = false;
                     return Ok(true);
@@ -369,7 +385,18 @@ impl Sink {
         }
         self.drop_pending();
         loop {
-            match self.producer.abort_transaction(self.timeout) {
+            let timeout = self.timeout;
+            let aborted = match self
+                .txn
+                .call(timeout + STUCK_AFTER, move |p| p.abort_transaction(timeout))
+            {
+                Ok(result) => result,
+                Err(Stuck) => {
+                    self.stuck("aborting the transaction")?;
+                    break;
+                }
+            };
+            match aborted {
                 Ok(()) => break,
                 Err(KafkaError::Transaction(e)) if e.is_fatal() => {
                     self.replace(&e)?;
@@ -412,7 +439,27 @@ impl Sink {
         }
         tracing::warn!(target: LOG, "the producer failed for good ({cause}); replacing it");
         self.drop_pending();
-        self.producer = start(&self.config, self.transactional, self.timeout, &self.stop)?;
+        self.renew()
+    }
+
+    /// A transaction call librdkafka did not return from within its timeout and a margin:
+    /// the producer is left behind (with the thread still waiting on it) and a new one takes
+    /// its transactional id, which fences the old one, so nothing it had open can commit any
+    /// more. `Ok(false)`: the caller rebuilds from what the broker has committed.
+    fn stuck(&mut self, what: &str) -> anyhow::Result<bool> {
+        tracing::warn!(
+            target: LOG,
+            "{what}: librdkafka did not answer within {} (its own timeout {}); replacing the producer and redoing the work from the last commit",
+            humantime::format_duration(self.timeout + STUCK_AFTER),
+            humantime::format_duration(self.timeout)
+        );
+        self.renew()?;
+        Ok(false)
+    }
+
+    /// A new producer (and transaction thread) in place of the current one.
+    fn renew(&mut self) -> anyhow::Result<()> {
+        self.txn = start(&self.config, self.transactional, self.timeout, &self.stop)?;
         self.in_transaction = false;
         self.broken = false;
         Ok(())
@@ -421,23 +468,31 @@ impl Sink {
     /// Drops what is queued or in flight and serves the reports the purge produces: the
     /// abort waits for an empty queue, and only polling empties it.
     fn drop_pending(&self) {
-        self.producer
+        self.txn
+            .producer()
             .purge(PurgeConfig::default().queue().inflight());
-        let _ = self.producer.flush(Duration::from_secs(5));
+        let _ = self.txn.producer().flush(Duration::from_secs(5));
     }
 
     /// At-least-once: waits until every output record is acknowledged.
     pub fn flush(&mut self) -> anyhow::Result<()> {
         let flushed = self
-            .producer
+            .txn
+            .producer()
             .flush(self.timeout)
             .context("waiting for output records to be delivered");
         self.stop_refused()?;
         flushed?;
-        let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
+        let failed = self
+            .txn
+            .producer()
+            .context()
+            .failed
+            .swap(0, Ordering::Relaxed);
         if failed > 0 || self.broken {
             let why = self
-                .producer
+                .txn
+                .producer()
                 .context()
                 .last_failure
                 .lock()
@@ -456,7 +511,7 @@ impl Sink {
         if self.in_transaction || self.broken {
             let _ = self.abort();
         }
-        let _ = self.producer.flush(self.timeout);
+        let _ = self.txn.producer().flush(self.timeout);
     }
 }
 
@@ -494,16 +549,24 @@ fn start(
     transactional: bool,
     timeout: Duration,
     stop: &Stop,
-) -> anyhow::Result<BaseProducer<Deliveries>> {
+) -> anyhow::Result<Txn<Deliveries>> {
     let producer: BaseProducer<Deliveries> = config
         .create_client(Deliveries::default())
         .context("creating the output producer")?;
+    let txn = Txn::new(producer)?;
     if !transactional {
-        return Ok(producer);
+        return Ok(txn);
     }
     loop {
-        match producer.init_transactions(timeout) {
-            Ok(()) => return Ok(producer),
+        let started = txn.call(timeout + STUCK_AFTER, move |p| p.init_transactions(timeout));
+        let Ok(started) = started else {
+            bail!(
+                "starting transactions: librdkafka did not answer within {}; stopping, so a restart carries on from the last commit",
+                humantime::format_duration(timeout + STUCK_AFTER)
+            );
+        };
+        match started {
+            Ok(()) => return Ok(txn),
             Err(KafkaError::Transaction(e)) if e.is_retriable() && !stop.requested() => {
                 tracing::warn!(target: LOG, "starting transactions: {e}; retrying");
                 std::thread::sleep(RETRY_PAUSE);

@@ -185,3 +185,21 @@ pub fn now_ms() -> i64 {
         .expect("a clock after 1970");
     i64::try_from(since.as_millis()).expect("ms fit an i64")
 }
+
+/// Every thread's stack of the process `pid`, by gdb, for a test that failed while a job was
+/// still running: it shows where the job was. Says why when there is none to show.
+pub fn stacks(pid: u32) -> String {
+    let run = Command::new("timeout")
+        .args(["60", "gdb", "-p", &pid.to_string(), "-batch", "-nx"])
+        .args(["-ex", "set pagination off", "-ex", "thread apply all bt"])
+        .stdin(Stdio::null())
+        .output();
+    match run {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => format!(
+            "(gdb could not show the stacks: {})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("(no stacks: gdb could not run: {e})"),
+    }
+}
