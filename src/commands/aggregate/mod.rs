@@ -277,13 +277,17 @@ pub fn run_on(
     if settings.guarantee == Guarantee::AtLeastOnce {
         tracing::warn!(target: LOG, "at-least-once: after a crash some bars and dead-letter records may be written twice");
     }
-    let sink = Sink::new(
-        kafka.stream_producer_config(settings.transactional_id().as_deref()),
-        settings,
-        topics.dlq_max_bytes,
-        stop.clone(),
-    )
-    .with_context(|| format!("on {}", kafka.brokers()))?;
+    let mut config = kafka.stream_producer_config(settings.transactional_id().as_deref());
+    // The brokers judge a whole batch against a topic's max.message.bytes, and librdkafka
+    // does not split a refused batch: no batch may be larger than the smaller topic takes
+    // (unless -X batch.size says otherwise).
+    if config.get("batch.size").is_none() {
+        let smallest = topics.dlq_max_bytes.min(topics.output_max_bytes);
+        let batch = smallest.saturating_sub(sink::RECORD_OVERHEAD).max(1);
+        config.set("batch.size", batch.min(1_000_000).to_string());
+    }
+    let sink = Sink::new(config, settings, topics.dlq_max_bytes, stop.clone())
+        .with_context(|| format!("on {}", kafka.brokers()))?;
     let engine = Engine::new(settings.rules);
     let pipeline = Arc::new(Mutex::new(Pipeline::new(
         engine,
@@ -361,6 +365,8 @@ enum Ended {
 struct Topics {
     /// The dead-letter topic's max.message.bytes.
     dlq_max_bytes: usize,
+    /// The output topic's max.message.bytes.
+    output_max_bytes: usize,
     /// The output topic's retention.ms (`None`: unlimited or unknown).
     output_retention: Option<i64>,
 }
@@ -400,6 +406,11 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
     let number = |topic: &str, key: &str| -> anyhow::Result<Option<i64>> {
         Ok(admin.config(topic, key)?.and_then(|v| v.parse().ok()))
     };
+    let max_bytes = |topic: &str| -> anyhow::Result<usize> {
+        Ok(number(topic, "max.message.bytes")?
+            .and_then(|b| usize::try_from(b).ok())
+            .unwrap_or(1_048_588))
+    };
     let output_retention = number(&settings.output_topic, "retention.ms")?.filter(|ms| *ms >= 0);
     if let (true, Some(ms)) = (created_output, output_retention) {
         tracing::info!(
@@ -410,9 +421,8 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
         );
     }
     Ok(Topics {
-        dlq_max_bytes: number(&settings.dlq_topic, "max.message.bytes")?
-            .and_then(|b| usize::try_from(b).ok())
-            .unwrap_or(1_048_588),
+        dlq_max_bytes: max_bytes(&settings.dlq_topic)?,
+        output_max_bytes: max_bytes(&settings.output_topic)?,
         output_retention,
     })
 }

@@ -122,7 +122,7 @@ fn refused_for_good(err: &KafkaError) -> bool {
 
 /// Room a record needs besides its key, value and header bytes: the batch header (61
 /// bytes), the record's own varints, one per header, with a wide margin.
-const RECORD_OVERHEAD: usize = 512;
+pub const RECORD_OVERHEAD: usize = 512;
 
 /// Pause between attempts while the broker cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
