@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod broker_faults;
+mod campaign;
 mod cli;
 mod compose;
 mod demo;

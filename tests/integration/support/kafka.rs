@@ -20,6 +20,8 @@ pub struct Read {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// The record's Kafka timestamp, Unix ms (`None`: it has none).
+    pub timestamp: Option<i64>,
 }
 
 fn to_read(m: &rdkafka::message::BorrowedMessage<'_>) -> Read {
@@ -43,6 +45,7 @@ fn to_read(m: &rdkafka::message::BorrowedMessage<'_>) -> Read {
         key: m.key().map(<[u8]>::to_vec),
         payload: m.payload().unwrap_or_default().to_vec(),
         headers,
+        timestamp: m.timestamp().to_millis(),
     }
 }
 
@@ -69,9 +72,22 @@ pub fn create_topic(name: &str, partitions: i32) {
 }
 
 pub fn create_topic_on(bootstrap: &str, name: &str, partitions: i32) {
+    create_topic_with_on(bootstrap, name, partitions, &[]);
+}
+
+/// Creates a topic with topic-level settings, e.g. `("max.message.bytes", "100000")`.
+pub fn create_topic_with_on(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> =
         config_on(bootstrap).create().expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let topic = configs.iter().fold(
+        NewTopic::new(name, partitions, TopicReplication::Fixed(1)),
+        |topic, (key, value)| topic.set(key, value),
+    );
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = block_on(admin.create_topics([&topic], &opts)).expect("create_topics");
     for r in results {
@@ -234,6 +250,28 @@ pub fn read_committed_on(
     limit: Duration,
     linger: Duration,
 ) -> Vec<Read> {
+    let (out, complete) = read_committed_within(bootstrap, topic, want, limit, linger);
+    assert!(
+        complete,
+        "read {} of {want} records from {topic} within {limit:?}:\n{}",
+        out.len(),
+        out.iter()
+            .map(|r: &Read| String::from_utf8_lossy(&r.payload).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    out
+}
+
+/// `read_committed_on`, but what arrived within `limit` is returned rather than failed
+/// on, with whether `want` records arrived, so the caller can say which are missing.
+pub fn read_committed_within(
+    bootstrap: &str,
+    topic: &str,
+    want: usize,
+    limit: Duration,
+    linger: Duration,
+) -> (Vec<Read>, bool) {
     let consumer = subscriber_on(bootstrap, topic);
     let deadline = Instant::now() + limit;
     let mut out = Vec::new();
@@ -241,17 +279,11 @@ pub fn read_committed_on(
     loop {
         let now = Instant::now();
         if linger_until.is_some_and(|t| now >= t) {
-            return out;
+            return (out, true);
         }
-        assert!(
-            now < deadline,
-            "read {} of {want} records from {topic} within {limit:?}:\n{}",
-            out.len(),
-            out.iter()
-                .map(|r: &Read| String::from_utf8_lossy(&r.payload).into_owned())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        if now >= deadline {
+            return (out, false);
+        }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => out.push(to_read(&m)),
             // The topic may not exist yet: whoever writes it creates it.
