@@ -212,13 +212,13 @@ impl Admin {
         Ok(out)
     }
 
-    /// The value of one of the topic's settings, whatever its source (default included).
-    pub fn config(&self, topic: &str, key: &str) -> anyhow::Result<Option<String>> {
+    /// Every setting of the topic with its value, whatever its source (defaults included).
+    pub fn configs_of(&self, topic: &str) -> anyhow::Result<BTreeMap<String, String>> {
         Ok(self
             .configs(topic)?
             .into_iter()
-            .find(|e| e.name == key)
-            .and_then(|e| e.value))
+            .filter_map(|e| Some((e.name, e.value?)))
+            .collect())
     }
 
     /// Every setting of the topic, as the broker describes it.

@@ -10,6 +10,7 @@ mod progress;
 mod sink;
 mod txn;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -194,6 +195,9 @@ pub struct Settings {
     pub progress_json: bool,
     pub stop_at_end: bool,
     pub timeout: Duration,
+    /// Whether to read the output topics' settings (max.message.bytes, retention.ms); the
+    /// demo's embedded cluster cannot describe them.
+    pub read_topic_configs: bool,
 }
 
 impl Settings {
@@ -240,6 +244,7 @@ impl Settings {
             progress_json: args.progress_json,
             stop_at_end: args.stop_at_end,
             timeout: args.timeout,
+            read_topic_configs: true,
         })
     }
 
@@ -403,15 +408,30 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
             created_output |= name == &settings.output_topic;
         }
     }
-    let number = |topic: &str, key: &str| -> anyhow::Result<Option<i64>> {
-        Ok(admin.config(topic, key)?.and_then(|v| v.parse().ok()))
+    // Topic settings the job adapts to. A cluster that cannot describe them (no
+    // DescribeConfigs, or not allowed to) gets Kafka's defaults.
+    let described = |topic: &str| -> BTreeMap<String, String> {
+        if !settings.read_topic_configs {
+            return BTreeMap::new();
+        }
+        admin.configs_of(topic).unwrap_or_else(|e| {
+            tracing::warn!(target: LOG, "{e:#}; assuming Kafka's defaults for `{topic}`");
+            BTreeMap::new()
+        })
     };
-    let max_bytes = |topic: &str| -> anyhow::Result<usize> {
-        Ok(number(topic, "max.message.bytes")?
+    let (output, dlq) = (
+        described(&settings.output_topic),
+        described(&settings.dlq_topic),
+    );
+    let number = |configs: &BTreeMap<String, String>, key: &str| -> Option<i64> {
+        configs.get(key).and_then(|v| v.parse().ok())
+    };
+    let max_bytes = |configs: &BTreeMap<String, String>| -> usize {
+        number(configs, "max.message.bytes")
             .and_then(|b| usize::try_from(b).ok())
-            .unwrap_or(1_048_588))
+            .unwrap_or(1_048_588)
     };
-    let output_retention = number(&settings.output_topic, "retention.ms")?.filter(|ms| *ms >= 0);
+    let output_retention = number(&output, "retention.ms").filter(|ms| *ms >= 0);
     if let (true, Some(ms)) = (created_output, output_retention) {
         tracing::info!(
             target: LOG,
@@ -421,8 +441,8 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
         );
     }
     Ok(Topics {
-        dlq_max_bytes: max_bytes(&settings.dlq_topic)?,
-        output_max_bytes: max_bytes(&settings.output_topic)?,
+        dlq_max_bytes: max_bytes(&dlq),
+        output_max_bytes: max_bytes(&output),
         output_retention,
     })
 }

@@ -131,7 +131,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         Cluster::real(global, &checked.topic, args.timeout)?
     };
     let plan = Plan::new(&args, embedded, cluster.fresh());
-    let (produce, aggregate) = settings(&plan)?;
+    let (produce, mut aggregate) = settings(&plan)?;
+    aggregate.read_topic_configs = !embedded;
     tracing::info!(target: LOG, "▶️ stockstream produce {}", plan.produce.join(" "));
     tracing::info!(target: LOG, "▶️ stockstream aggregate {}", plan.aggregate.join(" "));
     tracing::info!(
