@@ -226,7 +226,10 @@ pub fn decode(bytes: &[u8]) -> Result<ValidRecord, RecordError> {
     if let Some(record) = fast::parse(bytes) {
         return record.validated();
     }
-    match serde_json::from_slice::<StockRecord>(bytes) {
+    // JSON is UTF-8 throughout. serde_json checks the strings it keeps, not those it skips
+    // (an unknown field's value), so the whole payload is checked first.
+    let text = std::str::from_utf8(bytes).map_err(|e| RecordError::InvalidUtf8(e.valid_up_to()))?;
+    match serde_json::from_str::<StockRecord>(text) {
         Ok(record) => record.validated(),
         Err(_) => Err(explain(bytes)),
     }
@@ -380,6 +383,14 @@ mod tests {
         let e = decode(b"{\"symbol\":\"AA\xffPL\"}").unwrap_err();
         assert_eq!(e, RecordError::InvalidUtf8(13));
         assert_eq!(e.reason(), "invalid_utf8");
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_in_a_field_it_would_ignore() {
+        let payload =
+            b"{\"symbol\":\"AAPL\",\"price\":1,\"volume\":1,\"timestamp\":1,\"note\":\"caf\xe9\"}";
+        let e = decode(payload).unwrap_err();
+        assert_eq!(e.reason(), "invalid_utf8", "{e:?}");
     }
 
     #[test]
