@@ -630,9 +630,9 @@ impl Aggregate {
         .args(["--group", &self.group, "--output-topic", &bars])
         .args(["--from", "earliest", "--instance-id", &self.instance])
         .args(["--progress-interval", "2s", "--no-console"])
-        // Started again while the broker is away (~30 s), it waits for it rather than give
-        // up after the default 30 s.
-        .args(["--timeout", "90s"])
+        // Started again while the broker is away (its restart takes 25-45 s, up to two
+        // minutes on a loaded machine), it waits for it rather than give up after 30 s.
+        .args(["--timeout", "180s"])
         .args(RULES);
         self.job = Some(Running::spawn(cmd));
     }
