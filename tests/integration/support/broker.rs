@@ -63,6 +63,9 @@ impl Broker {
 }
 
 static BROKER: OnceLock<Result<Broker, String>> = OnceLock::new();
+
+/// The longest wait for a launcher's READY line: more than any launcher's own --timeout.
+const READY_LIMIT: Duration = Duration::from_secs(300);
 static LAUNCHER_PID: AtomicI32 = AtomicI32::new(0);
 
 /// The shared broker. Panics with the reason and the fix when it cannot start.
@@ -186,12 +189,12 @@ fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<Vec<Strin
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(180)) {
+    match rx.recv_timeout(READY_LIMIT) {
         Ok(lines) => Ok(lines),
         Err(_) => {
             let _ = child.kill();
             Err(failure(
-                "the test Kafka broker did not start within 180s",
+                &format!("the test Kafka broker did not start within {READY_LIMIT:?}"),
                 log_path,
             ))
         }
@@ -263,8 +266,11 @@ impl Dedicated {
             .append(true)
             .open(&log_path)
             .unwrap();
+        // A broker restarted after a SIGKILL recovers its logs and waits for the controller
+        // to expire its old session: 25–45 s on an idle machine, up to ~2 min measured with
+        // the CPUs busy, so its launcher gets 4 minutes.
         let mut child = Command::new(repo_root().join("scripts/kafka-local"))
-            .args(["run", "--timeout", "120"])
+            .args(["run", "--timeout", "240"])
             .args(["--port", &self.port.to_string()])
             .args(["--controller-port", &self.cport.to_string()])
             .arg("--data")

@@ -165,21 +165,35 @@ pub fn read_all_on(bootstrap: &str, topic: &str) -> Vec<Read> {
 
 /// The sum of `topic`'s high watermarks on `bootstrap`: how many records it holds (no
 /// transactions write to the topics this is used on).
+///
+/// Right after a broker restarted, a partition may have no leader for a moment
+/// (NotLeaderForPartition): asked again until it answers, for at most a minute.
 pub fn end_offsets_on(bootstrap: &str, topic: &str) -> i64 {
     let consumer: BaseConsumer = config_on(bootstrap).create().expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    md.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| {
-            consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                .expect("watermarks")
-                .1
-        })
-        .sum()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ends = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .and_then(|md| {
+                md.topics()[0]
+                    .partitions()
+                    .iter()
+                    .map(|p| {
+                        consumer
+                            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                            .map(|(_, high)| high)
+                    })
+                    .sum::<Result<i64, _>>()
+            });
+        match ends {
+            Ok(total) => return total,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("end offsets of {topic}: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("end offsets of {topic}: {e}"),
+        }
+    }
 }
 
 /// One raw record for `produce_raw`: its partition, key and value.
