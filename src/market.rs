@@ -1,6 +1,6 @@
 //! The tick generator: each symbol follows its own geometric Brownian motion from a
-//! realistic starting price, with right-skewed trade sizes (many small trades, a few
-//! blocks). Pure and seeded: the same seed gives the same prices and volumes.
+//! realistic starting price, in event time, with right-skewed trade sizes (many small
+//! trades, a few blocks). Pure and seeded: the same seed gives the same prices and volumes.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,8 +21,10 @@ const PROFILE: [(Symbol, f64, f64); 7] = [
     (Symbol::NFLX, 650.0, 0.40),
 ];
 
-/// Each tick advances its symbol by one second of trading time (252 days of 6.5 hours).
-const DT_YEARS: f64 = 1.0 / (252.0 * 6.5 * 3600.0);
+/// A trading year (252 days of 6.5 hours), in seconds: the unit of the volatilities. A tick
+/// moves its symbol by the event time since that symbol's previous tick, so an hour of
+/// event time moves prices alike at one tick a second and at a backfill's thousands.
+const TRADING_YEAR_SECONDS: f64 = 252.0 * 6.5 * 3600.0;
 /// Prices never go below a cent, so every tick passes the record rules.
 const MIN_PRICE: f64 = 0.01;
 
@@ -32,6 +34,9 @@ pub struct Market {
     prices: [f64; 7],
     volume: LogNormal<f64>,
     last_timestamp: f64,
+    /// Each symbol's previous tick time; `None` before its first, which trades at the
+    /// starting price.
+    last_tick: [Option<f64>; 7],
 }
 
 impl Market {
@@ -56,6 +61,7 @@ impl Market {
             // Median trade of ~300 shares with a long right tail of block trades.
             volume: LogNormal::new(300f64.ln(), 1.1).expect("constant parameters are valid"),
             last_timestamp: 0.0,
+            last_tick: [None; 7],
         }
     }
 
@@ -63,18 +69,20 @@ impl Market {
         &self.symbols
     }
 
-    /// The next tick, stamped `now` (Unix seconds). Timestamps never decrease, even if the
-    /// wall clock steps back.
+    /// The next tick, stamped `now` (Unix seconds: the wall clock, or a backfill's event
+    /// time). Timestamps never decrease, even if the wall clock steps back.
     pub fn next_tick(&mut self, now: f64) -> StockRecord {
         let symbol = self.symbols[self.rng.gen_range(0..self.symbols.len())];
         let (_, _, sigma) = PROFILE[symbol.index()];
         let z: f64 = StandardNormal.sample(&mut self.rng);
-        let drift = -0.5 * sigma * sigma * DT_YEARS;
+        self.last_timestamp = self.last_timestamp.max(now);
+        let last_tick = self.last_tick[symbol.index()].replace(self.last_timestamp);
+        let dt_years = last_tick.map_or(0.0, |t| self.last_timestamp - t) / TRADING_YEAR_SECONDS;
+        let drift = -0.5 * sigma * sigma * dt_years;
         let price = &mut self.prices[symbol.index()];
-        *price = (*price * (drift + sigma * DT_YEARS.sqrt() * z).exp()).max(MIN_PRICE);
+        *price = (*price * (drift + sigma * dt_years.sqrt() * z).exp()).max(MIN_PRICE);
         // Trade sizes: whole shares, at least one, capped to keep the tail sane.
         let volume = self.volume.sample(&mut self.rng).round().clamp(1.0, 1e6);
-        self.last_timestamp = self.last_timestamp.max(now);
         StockRecord {
             symbol,
             price: (*price * 100.0).round() / 100.0,
@@ -124,6 +132,36 @@ mod tests {
             // A few hours of trading time moves prices by a few percent, not by multiples.
             assert!(t.price > start * 0.7 && t.price < start * 1.3, "{t:?}");
         }
+    }
+
+    /// The largest move away from the starting price, relative, over `ticks` ticks spread
+    /// evenly over `seconds` of event time.
+    fn largest_move(ticks: u32, seconds: f64) -> f64 {
+        let mut m = Market::new(&[], Some(11));
+        (0..ticks)
+            .map(|i| {
+                let t = m.next_tick(1_762_080_000.0 + seconds * f64::from(i) / f64::from(ticks));
+                let (_, start, _) = PROFILE[t.symbol.index()];
+                (t.price / start - 1.0).abs()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn prices_move_with_event_time_not_with_the_tick_count() {
+        // 50,000 ticks within a minute of event time barely move a price (a minute's
+        // volatility is a few hundredths of a percent); the same ticks over a trading
+        // month move it by percents.
+        let minute = largest_move(50_000, 60.0);
+        let month = largest_move(50_000, 21.0 * 6.5 * 3600.0);
+        assert!(minute < 0.005, "{minute}");
+        assert!(month > 0.02, "{month}");
+    }
+
+    #[test]
+    fn a_symbols_first_tick_trades_at_its_starting_price() {
+        let mut m = Market::new(&[Symbol::MSFT], Some(2));
+        assert!((m.next_tick(1_000.0).price - 420.0).abs() < f64::EPSILON);
     }
 
     #[test]
