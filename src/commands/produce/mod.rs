@@ -1,12 +1,16 @@
 //! `stockstream produce`: realistic, validated ticks to a topic, keyed by symbol, at any pace
 //! from one a second to the broker's limit, and never a record lost without a word.
 
+mod args;
+mod backfill;
 mod deliveries;
+mod input;
 mod pace;
+mod report;
+mod source;
 mod status;
 
 use std::fmt::Write as _;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -17,130 +21,17 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
-use crate::market::{unix_now, Market};
+use crate::market::unix_now;
 use crate::record::event_millis;
-use crate::record::Symbol;
 use crate::signals;
-use crate::topic_name::TopicName;
-use deliveries::{ranges, runs, thousands, Deliveries, LOG};
+pub use args::{Args, Settings};
+use deliveries::{thousands, Deliveries, LOG};
+use source::Source;
 
 /// The header that carries a record's number in its run, with `--sequence`.
 pub const SEQUENCE_HEADER: &str = "stockstream.seq";
 use pace::{Pace, Pacer};
 use status::Status;
-
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Topic to write to. It must exist: stockstream never relies on broker auto-creation.
-    #[arg(long, default_value = "stock_prices")]
-    topic: TopicName,
-
-    /// Time between two records, e.g. 1s or 250ms.
-    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "rate", default_value = "1s")]
-    interval: Duration,
-
-    /// Records per second, or `max` for as many as the broker takes (instead of --interval).
-    #[arg(long, value_name = "N|max")]
-    rate: Option<Rate>,
-
-    /// Stop after this many records.
-    #[arg(long)]
-    count: Option<u64>,
-
-    /// Stop after this long, e.g. 30s or 5m.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    duration: Option<Duration>,
-
-    /// Only these symbols, comma-separated (default: all seven).
-    #[arg(long, value_delimiter = ',', ignore_case = true)]
-    symbols: Vec<Symbol>,
-
-    /// Seed for the price and volume generator, for a reproducible sequence.
-    #[arg(long)]
-    seed: Option<u64>,
-
-    /// How long to wait for the broker to answer at start.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    timeout: Duration,
-
-    /// How long to retry a record before it counts as failed (librdkafka's message.timeout.ms).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
-    delivery_timeout: Duration,
-
-    /// On stop, how long to wait for records still in flight before giving them up as failed.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    flush_timeout: Duration,
-
-    /// Put each record's number in this run (1, 2, 3, …) in a `stockstream.seq` header, so a
-    /// consumer can check that none is missing or doubled. Failure reports use the same
-    /// numbers.
-    #[arg(long)]
-    sequence: bool,
-}
-
-/// `--rate`: a number of records per second, or `max`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Rate {
-    PerSecond(f64),
-    Max,
-}
-
-impl FromStr for Rate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.eq_ignore_ascii_case("max") {
-            return Ok(Rate::Max);
-        }
-        match s.parse::<f64>() {
-            Ok(n) if n.is_finite() && n > 0.0 && n <= 1e9 => Ok(Rate::PerSecond(n)),
-            _ => Err(format!(
-                "expected a number of records per second above 0, or `max`; got `{s}`"
-            )),
-        }
-    }
-}
-
-/// The validated settings of one run.
-pub struct Settings {
-    topic: TopicName,
-    pace: Pace,
-    count: Option<u64>,
-    duration: Option<Duration>,
-    symbols: Vec<Symbol>,
-    seed: Option<u64>,
-    timeout: Duration,
-    delivery_timeout: Duration,
-    flush_timeout: Duration,
-    sequence: bool,
-}
-
-impl Settings {
-    pub fn from_args(args: Args) -> anyhow::Result<Self> {
-        let pace = match args.rate {
-            Some(Rate::Max) => Pace::Max,
-            Some(Rate::PerSecond(n)) => Pace::Every(Duration::from_secs_f64(1.0 / n)),
-            None if args.interval.is_zero() => {
-                bail!("--interval must be above 0 (use --rate max for no pause)")
-            }
-            None => Pace::Every(args.interval),
-        };
-        if args.count == Some(0) {
-            bail!("--count must be at least 1");
-        }
-        Ok(Settings {
-            topic: args.topic,
-            pace,
-            count: args.count,
-            duration: args.duration,
-            symbols: args.symbols,
-            seed: args.seed,
-            timeout: args.timeout,
-            delivery_timeout: args.delivery_timeout,
-            flush_timeout: args.flush_timeout,
-            sequence: args.sequence,
-        })
-    }
-}
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
@@ -155,8 +46,11 @@ pub struct Sent {
     pub delivered: u64,
 }
 
-/// Produces to `kafka` until a stop condition or `stop`; fails if a record was lost.
+/// Produces to `kafka` until a stop condition or `stop`; fails if a record was lost, or a
+/// line of the input was bad.
 pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyhow::Result<Sent> {
+    // Opened first: a missing input file is said before any broker is waited for.
+    let mut source = Source::open(&settings.origin)?;
     let profile = if settings.pace.is_human() {
         ProducerProfile::Latency
     } else {
@@ -169,18 +63,40 @@ pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyho
     check_topic(kafka, settings)?;
     producer.context().observer.connected();
 
-    let mut market = Market::new(&settings.symbols, settings.seed);
     tracing::info!(
         target: LOG,
         "🚀 Producing {} to `{}` on {} ({})",
-        describe_symbols(market.symbols()),
+        source.describe(),
         settings.topic,
         kafka.brokers(),
         describe_pace(settings)
     );
     let started = Instant::now();
-    let generated = send_loop(&producer, &mut market, settings, stop);
-    finish(&producer, generated, started, settings)
+    let (generated, source_error) = send_loop(&producer, &mut source, settings, stop);
+    let (sent, lost) = finish(&producer, &source, generated, started, settings);
+    if let Some(e) = source_error {
+        return Err(e);
+    }
+    let mut problems = Vec::new();
+    if lost > 0 {
+        problems.push(format!(
+            "{} of {} records to `{}` failed (their numbers are listed above)",
+            thousands(lost),
+            thousands(generated),
+            settings.topic
+        ));
+    }
+    if let Some((name, bad)) = source.bad_lines().filter(|(_, bad)| bad.count > 0) {
+        report::bad_lines(name, &bad.runs, bad.count);
+        problems.push(format!(
+            "{} bad lines of {name} were not sent (their numbers are listed above)",
+            thousands(bad.count)
+        ));
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(sent)
 }
 
 fn check_topic(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
@@ -206,19 +122,21 @@ fn check_topic(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Generates, validates and sends until a stop condition; returns how many were sent.
+/// Sends what the source gives until it ends or a stop condition; returns how many were
+/// sent, and the error that ended the source if one did.
 fn send_loop(
     producer: &BaseProducer<Deliveries>,
-    market: &mut Market,
+    source: &mut Source,
     settings: &Settings,
     stop: &signals::Stop,
-) -> u64 {
+) -> (u64, Option<anyhow::Error>) {
     let started = Instant::now();
     let mut pacer = Pacer::new(settings.pace, started);
     let mut status = Status::new(settings.pace.is_human(), settings.count);
     let mut payload = Vec::with_capacity(128);
     let mut number = String::with_capacity(20);
     let mut generated: u64 = 0;
+    let mut error = None;
     loop {
         if stop.requested()
             || settings.count.is_some_and(|c| generated >= c)
@@ -230,27 +148,27 @@ fn send_loop(
             producer.poll(wait.min(Duration::from_millis(100)));
             continue;
         }
-        let tick = market.next_tick(unix_now());
-        // The generator only makes valid ticks; a failure here is a bug worth stopping for.
-        let tick = match tick.validated() {
-            Ok(t) => t,
+        // The record's Kafka timestamp is its send time, whatever its event time: a
+        // backfill's records dated by event time would meet the topic's retention at once.
+        let now = unix_now();
+        payload.clear();
+        let symbol = match source.next(now, &mut payload) {
+            Ok(Some(symbol)) => symbol,
+            Ok(None) => break,
             Err(e) => {
-                tracing::error!(target: LOG, "generated an invalid tick {tick:?}: {e}");
+                error = Some(e);
                 break;
             }
         };
-        payload.clear();
-        tick.encode_into(&mut payload);
-        let millis = event_millis(tick.timestamp);
         // The record's number in this run: its delivery report names it by this.
         let seq = generated + 1;
         let mut record = BaseRecord::with_opaque_to(
             settings.topic.as_str(),
             usize::try_from(seq).unwrap_or(usize::MAX),
         )
-        .key(tick.symbol.as_str())
+        .key(symbol.as_str())
         .payload(payload.as_slice())
-        .timestamp(millis);
+        .timestamp(event_millis(now));
         if settings.sequence {
             number.clear();
             let _ = write!(number, "{seq}");
@@ -271,7 +189,7 @@ fn send_loop(
         status.update(generated, producer.context());
     }
     status.finish();
-    generated
+    (generated, error)
 }
 
 /// Puts one record on librdkafka's queue, waiting while the queue is full. False when the
@@ -299,13 +217,15 @@ fn enqueue(
     }
 }
 
-/// Flushes, gives up what is still in flight after `--flush-timeout`, and reports.
+/// Flushes, gives up what is still in flight after `--flush-timeout`, and reports; returns
+/// what was sent and how many records were lost (failed, or without a delivery report).
 fn finish(
     producer: &BaseProducer<Deliveries>,
+    source: &Source,
     generated: u64,
     started: Instant,
     settings: &Settings,
-) -> anyhow::Result<Sent> {
+) -> (Sent, u64) {
     let deliveries = producer.context();
     let pending = generated.saturating_sub(deliveries.delivered() + deliveries.failed());
     if pending > 0 {
@@ -327,113 +247,25 @@ fn finish(
     let per_second = delivered as f64 / elapsed;
     tracing::info!(
         target: LOG,
-        "📋 Summary: {} generated, {} delivered, {} failed in {elapsed:.2}s ({} records/s)",
-        thousands(generated),
+        "📋 Summary: {}, {} delivered, {} failed in {elapsed:.2}s ({} records/s)",
+        source.describe_counts(generated),
         thousands(delivered),
         thousands(failed + unaccounted),
         thousands(per_second.round() as u64),
     );
     if failed + unaccounted > 0 {
-        report_failures(deliveries, settings, unaccounted);
-        bail!(
-            "{} of {} records to `{}` failed (their numbers are listed above)",
-            thousands(failed + unaccounted),
-            thousands(generated),
-            settings.topic
+        report::failures(
+            deliveries,
+            settings.topic.as_str(),
+            settings.sequence,
+            unaccounted,
         );
     }
-    Ok(Sent {
+    let sent = Sent {
         generated,
         delivered,
-    })
-}
-
-/// At most this many runs of numbers on a log line; the full lists go to a file.
-const RUNS_ON_A_LINE: usize = 100;
-
-/// Names every failed record by its number in this run, as ranges (`--sequence` puts the
-/// same numbers in the records' headers). Long lists are cut short on the terminal and
-/// written in full to a file.
-fn report_failures(deliveries: &Deliveries, settings: &Settings, unaccounted: u64) {
-    let failures = deliveries.failures();
-    let numbering = if settings.sequence {
-        format!("numbers as in the `{SEQUENCE_HEADER}` header")
-    } else {
-        "numbers are positions in this run".to_string()
     };
-    let not_delivered = runs(&failures.not_delivered);
-    let possibly = runs(&failures.possibly_delivered);
-    let full_list = if not_delivered.len().max(possibly.len()) > RUNS_ON_A_LINE {
-        write_full_list(settings, &not_delivered, &possibly)
-    } else {
-        None
-    };
-    let shown = |runs: &[(u64, u64)]| {
-        let head = ranges(&runs[..runs.len().min(RUNS_ON_A_LINE)]);
-        match (&full_list, runs.len() > RUNS_ON_A_LINE) {
-            (Some(path), true) => format!("{head},… (all of them in {})", path.display()),
-            (None, true) => format!("{head},… (the full list could not be written to a file)"),
-            (_, false) => head,
-        }
-    };
-    if !not_delivered.is_empty() {
-        tracing::error!(
-            target: LOG,
-            "❌ Not delivered ({}; {numbering}): {}",
-            thousands(failures.not_delivered.len() as u64),
-            shown(&not_delivered)
-        );
-    }
-    if !possibly.is_empty() {
-        tracing::error!(
-            target: LOG,
-            "❓ Possibly delivered, unconfirmed ({}; sent, but the broker's answer was lost, \
-             so they may be in the topic; {numbering}): {}",
-            thousands(failures.possibly_delivered.len() as u64),
-            shown(&possibly)
-        );
-    }
-    if unaccounted > 0 {
-        tracing::error!(
-            target: LOG,
-            "❓ {} records got no delivery report at all: they may or may not be in the topic",
-            thousands(unaccounted)
-        );
-    }
-}
-
-/// Writes both lists of failed records to a file in the temporary folder; returns its path.
-fn write_full_list(
-    settings: &Settings,
-    not_delivered: &[(u64, u64)],
-    possibly: &[(u64, u64)],
-) -> Option<std::path::PathBuf> {
-    let path = std::env::temp_dir().join(format!(
-        "stockstream-produce-{}-failed.txt",
-        std::process::id()
-    ));
-    let text = format!(
-        "# records of `stockstream produce` to `{}` that failed, by number in the run\n\
-         not_delivered: {}\npossibly_delivered: {}\n",
-        settings.topic,
-        ranges(not_delivered),
-        ranges(possibly)
-    );
-    match std::fs::write(&path, text) {
-        Ok(()) => Some(path),
-        Err(e) => {
-            tracing::warn!(target: LOG, "could not write the failed records to {}: {e}", path.display());
-            None
-        }
-    }
-}
-
-fn describe_symbols(symbols: &[Symbol]) -> String {
-    symbols
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    (sent, failed + unaccounted)
 }
 
 fn describe_pace(settings: &Settings) -> String {
@@ -455,21 +287,5 @@ fn describe_pace(settings: &Settings) -> String {
         format!("{pace}; Ctrl+C to stop")
     } else {
         format!("{pace}; stops after {}", stop.join(" or "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_parses_numbers_and_max() {
-        assert_eq!("max".parse::<Rate>(), Ok(Rate::Max));
-        assert_eq!("MAX".parse::<Rate>(), Ok(Rate::Max));
-        assert_eq!("2000".parse::<Rate>(), Ok(Rate::PerSecond(2000.0)));
-        assert_eq!("0.5".parse::<Rate>(), Ok(Rate::PerSecond(0.5)));
-        for bad in ["0", "-1", "fast", "inf", "NaN"] {
-            assert!(bad.parse::<Rate>().is_err(), "{bad}");
-        }
     }
 }
