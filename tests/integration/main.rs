@@ -2,6 +2,7 @@
 //! the tests start themselves (see support/broker.rs).
 
 mod aggregate;
+mod backfill;
 mod broker_faults;
 mod campaign;
 mod cli;
