@@ -74,7 +74,7 @@ struct Flags {
     event_rate: Option<EventRate>,
 
     /// Send recorded ticks instead of generated ones: the JSON lines of FILE (`-`: standard
-    /// input), one tick each in the wire format, keyed by symbol, in order. Each line is
+    /// input), one tick each in the wire format, sent as written and keyed by its symbol. Each line is
     /// checked as aggregate checks records; a bad one is reported by its line number and not
     /// sent, and the exit status is then 1. Blank lines are skipped.
     #[arg(long, value_name = "FILE|-", conflicts_with_all = ["start", "event_rate", "symbols", "seed"])]
