@@ -74,9 +74,6 @@ pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyho
     let started = Instant::now();
     let (generated, source_error) = send_loop(&producer, &mut source, settings, stop);
     let (sent, lost) = finish(&producer, &source, generated, started, settings);
-    if let Some(e) = source_error {
-        return Err(e);
-    }
     let mut problems = Vec::new();
     if lost > 0 {
         problems.push(format!(
@@ -89,9 +86,15 @@ pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyho
     if let Some((name, bad)) = source.bad_lines().filter(|(_, bad)| bad.count > 0) {
         report::bad_lines(name, &bad.runs, bad.count);
         problems.push(format!(
-            "{} bad lines of {name} were not sent (their numbers are listed above)",
-            thousands(bad.count)
+            "{} bad {} of {name} not sent (their numbers are listed above)",
+            thousands(bad.count),
+            if bad.count == 1 { "line" } else { "lines" }
         ));
+    }
+    // An input that could not be read to its end fails the run, after the report of what
+    // was sent.
+    if let Some(e) = source_error {
+        return Err(e);
     }
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
