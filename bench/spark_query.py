@@ -2,11 +2,13 @@
 `stockstream aggregate`: the same bars from the same topic.
 
 It reads the whole topic (startingOffsets=earliest, Trigger.AvailableNow), parses each tick
-(the wire format of docs/DESIGN: symbol, price, volume, timestamp in Unix seconds), keeps the
-valid ones, and per symbol and 10-second event-time tumbling window (watermark 2 seconds)
-computes open and close (the prices of the earliest and latest tick by event time), high,
-low, VWAP, volume and trades, in append mode to the `noop` sink, so that writing the bars
-costs nothing. `local[2]`: two cores, like the machine's.
+(stockstream's wire format, src/record.rs: symbol, price, volume, and timestamp in Unix
+seconds, the event time), keeps the valid ones, and per symbol and 10-second event-time
+tumbling window (watermark 2 seconds) computes open and close (the prices of the earliest
+and latest tick by event time), high, low, VWAP, volume and trades, in append mode to the
+`noop` sink, so that writing the bars costs nothing. `local[2]`: two cores, like the
+machine's, and 2 shuffle partitions (with Spark's default of 200 it took about twice as
+long here).
 
 The rate counts the records read over the wall time from StreamingQuery start() to the end
 of awaitTermination(): the JVM's and the session's start-up are left out. In append mode
