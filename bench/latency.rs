@@ -6,8 +6,14 @@
 //! that symbol in that window (a symbol lives in one partition and is read in order), so
 //! the input log tells which ticks each revision made visible, and when they were stamped.
 //!
-//! Usage: latency BROKERS INPUT_TOPIC OUTPUT_TOPIC SECONDS
-//! Reads the output live for SECONDS, then the input, then prints count, p50, p99 and max.
+//! It also measures the final bars: a window can close once its partition's stream reaches
+//! its end plus the allowed lateness in event time, that is, when the first tick of that
+//! partition dated at or past that moment was stamped. A final bar's latency is the time
+//! from that stamp to the final bar being readable.
+//!
+//! Usage: latency BROKERS INPUT_TOPIC OUTPUT_TOPIC SECONDS [LATENESS_MS]
+//! Reads the output live for SECONDS, then the input, then prints count, p50, p99 and max,
+//! of the ticks and of the final bars. LATENESS_MS is aggregate's --watermark (default 5000).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,17 +50,24 @@ fn rfc3339_ms(text: &str) -> i64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, brokers, input, output, seconds] = &args[..] else {
-        eprintln!("usage: latency BROKERS INPUT_TOPIC OUTPUT_TOPIC SECONDS");
-        std::process::exit(2);
+    let (brokers, input, output, seconds, lateness) = match &args[..] {
+        [_, b, i, o, s] => (b, i, o, s, "5000"),
+        [_, b, i, o, s, l] => (b, i, o, s, l.as_str()),
+        _ => {
+            eprintln!("usage: latency BROKERS INPUT_TOPIC OUTPUT_TOPIC SECONDS [LATENESS_MS]");
+            std::process::exit(2);
+        }
     };
     let seconds: u64 = seconds.parse().expect("SECONDS");
+    let lateness: i64 = lateness.parse().expect("LATENESS_MS");
     let pid = std::process::id();
 
     // Revisions as they become readable: (symbol, window start) → [(trades, arrival ms)].
     let out = consumer(brokers, &format!("latency-out-{pid}"));
     out.subscribe(&[output]).expect("subscribe");
     let mut revisions: HashMap<Key, Vec<(u64, i64)>> = HashMap::new();
+    // Final bars as they become readable: (symbol, window end, arrival ms).
+    let mut finals: Vec<(String, i64, i64)> = Vec::new();
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
         if let Some(Ok(m)) = out.poll(Duration::from_millis(50)) {
@@ -72,12 +85,15 @@ fn main() {
                 .entry((symbol.to_string(), rfc3339_ms(start)))
                 .or_default()
                 .push((trades, arrived));
+            if let (Some(true), Some(end)) = (v["final"].as_bool(), v["window_end"].as_str()) {
+                finals.push((symbol.to_string(), rfc3339_ms(end), arrived));
+            }
         }
     }
 
     // Every tick's timestamp, per (symbol, window), in log order.
     let window_ms = guess_window(&revisions);
-    let ticks = read_ticks(brokers, input, window_ms);
+    let Input { ticks, partitions } = read_ticks(brokers, input, window_ms);
 
     let mut latencies = Vec::new();
     for (key, revs) in &revisions {
@@ -93,19 +109,53 @@ fn main() {
             seen = seen.max(n);
         }
     }
-    latencies.sort_unstable();
     if latencies.is_empty() {
         println!("no revisions were read");
         std::process::exit(1);
     }
+    println!("ticks {}", summary(latencies));
+
+    // Final bars: from the stamp of the first tick that let the window close.
+    let mut closing = Vec::new();
+    for (symbol, end, arrived) in &finals {
+        let Some(stream) = partitions.values().find(|p| p.symbols.contains(symbol)) else {
+            continue;
+        };
+        if let Some(stamp) = stream.stamps.iter().find(|ms| **ms >= end + lateness) {
+            closing.push(arrived - stamp);
+        }
+    }
+    if closing.is_empty() {
+        println!("final bars: none was read");
+    } else {
+        println!("final bars {}", summary(closing));
+    }
+}
+
+/// "N p50 … ms p99 … ms max … ms".
+fn summary(mut latencies: Vec<i64>) -> String {
+    latencies.sort_unstable();
     let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "ticks {} p50 {} ms p99 {} ms max {} ms",
+    format!(
+        "{} p50 {} ms p99 {} ms max {} ms",
         latencies.len(),
         pick(0.50),
         pick(0.99),
         latencies[latencies.len() - 1]
-    );
+    )
+}
+
+/// One input partition: its symbols, and its ticks' stamps in log order.
+#[derive(Default)]
+struct Partition {
+    symbols: Vec<String>,
+    stamps: Vec<i64>,
+}
+
+/// The input log: every tick's stamp per (symbol, window), and per partition.
+struct Input {
+    ticks: HashMap<Key, Vec<i64>>,
+    partitions: HashMap<i32, Partition>,
 }
 
 /// The window length, from the bars themselves (the smallest gap between window starts).
@@ -120,7 +170,7 @@ fn guess_window(revisions: &HashMap<Key, Vec<(u64, i64)>>) -> i64 {
         .unwrap_or(10_000)
 }
 
-fn read_ticks(brokers: &str, topic: &str, window_ms: i64) -> HashMap<Key, Vec<i64>> {
+fn read_ticks(brokers: &str, topic: &str, window_ms: i64) -> Input {
     let c = consumer(brokers, &format!("latency-in-{}", std::process::id()));
     let md = c
         .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -137,6 +187,7 @@ fn read_ticks(brokers: &str, topic: &str, window_ms: i64) -> HashMap<Key, Vec<i6
     }
     c.assign(&tpl).expect("assign");
     let mut ticks: HashMap<Key, Vec<i64>> = HashMap::new();
+    let mut partitions: HashMap<i32, Partition> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while left > 0 && Instant::now() < deadline {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
@@ -150,8 +201,13 @@ fn read_ticks(brokers: &str, topic: &str, window_ms: i64) -> HashMap<Key, Vec<i6
                     .entry((symbol.to_string(), start))
                     .or_default()
                     .push(ms);
+                let p = partitions.entry(m.partition()).or_default();
+                if !p.symbols.iter().any(|s| s == symbol) {
+                    p.symbols.push(symbol.to_string());
+                }
+                p.stamps.push(ms);
             }
         }
     }
-    ticks
+    Input { ticks, partitions }
 }

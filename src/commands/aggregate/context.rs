@@ -96,6 +96,15 @@ impl JobContext {
 }
 
 impl ConsumerContext for JobContext {
+    /// Input offsets are committed in the background with at-least-once: one that failed is
+    /// covered by the next commit (it names later offsets), and a restart before that reads
+    /// a little more again, which at-least-once allows.
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(target: LOG, "committing input offsets: {e}; the next commit covers them");
+        }
+    }
+
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,

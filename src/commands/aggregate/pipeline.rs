@@ -3,6 +3,12 @@
 //! transaction per commit interval with exactly-once, or flush-then-commit with
 //! at-least-once. Each committed offset carries its partition's checkpoint, so a restart
 //! replays exactly what the open windows need.
+//!
+//! A commit never holds the reading up. It starts from a checkpoint taken when it starts
+//! (every output of the records before it already sent), runs in the background, and the
+//! records read meanwhile go to the next commit. The next starts once the commit interval
+//! has passed and the previous one has ended, so under a backlog commits follow each other
+//! as fast as the broker answers them.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +19,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::context::JobContext;
 use super::fetch::Input;
 use super::output::Console;
-use super::sink::Sink;
+use super::sink::{Outcome as Committed, Sink};
+use super::timing::CommitTimes;
 use super::{EmitMode, Guarantee, LatePolicy, Settings, LOG};
 use crate::aggregate::{ByPartition, Checkpoint, Engine, Outcome};
 use crate::record::{self, Limits, Tick};
@@ -64,6 +71,25 @@ pub struct Pipeline {
     confirmed_end: EndCheck,
     /// A commit failed for good: the job ends with this error.
     failure: Option<String>,
+    /// The commit under way, and when it began.
+    committing: Option<Committing>,
+    commit_began: Instant,
+    commit_times: CommitTimes,
+    /// With `--emit update`: how often changed windows send a revision, and when they last did.
+    update_interval: Duration,
+    last_updates: Instant,
+}
+
+/// A commit under way.
+enum Committing {
+    /// A transaction, on the sink's transaction thread.
+    Transaction,
+    /// At-least-once: input offsets to commit once every output record up to `sent` is
+    /// acknowledged.
+    Offsets {
+        offsets: TopicPartitionList,
+        sent: u64,
+    },
 }
 
 /// Asks the broker whether a silent partition really has nothing waiting: its end offset
@@ -151,6 +177,11 @@ impl Pipeline {
             retention_unwarned: output_retention,
             confirmed_end: EndCheck::default(),
             failure: None,
+            committing: None,
+            commit_began: Instant::now(),
+            commit_times: CommitTimes::default(),
+            update_interval: settings.update_interval,
+            last_updates: Instant::now(),
         }
     }
 
@@ -259,13 +290,69 @@ impl Pipeline {
         }
     }
 
-    /// Commits output and input offsets (with checkpoints) together. An error ends the job:
-    /// it is kept (`failure`), and nothing is committed after it.
+    /// With `--emit update`, sends a revision of every window that changed, once
+    /// `--update-interval` has passed since the last.
+    pub fn send_updates(&mut self, now: Instant) {
+        if self.emit != EmitMode::Update || now < self.last_updates + self.update_interval {
+            return;
+        }
+        self.last_updates = now;
+        for bar in self.engine.take_updates() {
+            self.sink.bar(&bar);
+            self.console.show(&bar);
+        }
+    }
+
+    /// Whether a commit is under way.
+    pub fn committing(&self) -> bool {
+        self.committing.is_some()
+    }
+
+    /// Whether the job must wait for the commit under way before it reads on: too much
+    /// output is waiting for the next transaction.
+    pub fn must_wait(&self) -> bool {
+        self.sink.full()
+    }
+
+    /// Commits output and input offsets (with checkpoints) together, and waits until that is
+    /// done. An error ends the job: it is kept (`failure`), and nothing is committed after it.
     pub fn commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+        self.keeping_failure(|p| {
+            p.finish(consumer, true)?;
+            p.begin(consumer, true)?;
+            p.finish(consumer, true)
+        })
+    }
+
+    /// Starts a commit unless one is under way; `poll_commit` and `commit` see it end.
+    pub fn start_commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+        if self.committing.is_some() {
+            return Ok(());
+        }
+        self.keeping_failure(|p| p.begin(consumer, false))
+    }
+
+    /// Deals with the end of the commit under way, if it has ended.
+    pub fn poll_commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+        if self.committing.is_none() {
+            return Ok(());
+        }
+        self.keeping_failure(|p| p.finish(consumer, false))
+    }
+
+    /// Waits for the commit under way, if any, to end.
+    pub fn finish_commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+        self.keeping_failure(|p| p.finish(consumer, true))
+    }
+
+    fn keeping_failure(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         if self.failure.is_some() {
             return Ok(());
         }
-        let result = self.try_commit(consumer);
+        let result = f(self);
         if let Err(e) = &result {
             self.failure = Some(format!("{e:#}"));
         }
@@ -277,7 +364,10 @@ impl Pipeline {
         self.failure.as_deref()
     }
 
-    fn try_commit(&mut self, consumer: &BaseConsumer<JobContext>) -> anyhow::Result<()> {
+    /// Takes a checkpoint of every owned partition and starts committing it with the output
+    /// sent so far. `wait`: the caller will wait for it (a rebalance, the end), so the
+    /// at-least-once offsets are committed synchronously.
+    fn begin(&mut self, consumer: &BaseConsumer<JobContext>, wait: bool) -> anyhow::Result<()> {
         if let Some(why) = &self.unusable {
             return Err(anyhow!(
                 "{why}; stopping without committing, so a restart redoes the work"
@@ -288,36 +378,91 @@ impl Pipeline {
         self.engine
             .tick(wall, |p| confirmed.nothing_waits(consumer, topic, p));
         self.emit_finals();
-        if self.emit == EmitMode::Update {
-            for bar in self.engine.take_updates() {
-                self.sink.bar(&bar);
-                self.console.show(&bar);
-            }
-        }
+        // Revisions go out with the commit at the latest.
+        self.last_updates = self.started;
+        self.send_updates(Instant::now());
         if !self.dirty && !self.sink.pending() {
             return Ok(());
         }
         let offsets = self.offsets()?;
+        self.dirty = false;
+        self.commit_began = Instant::now();
         match self.guarantee {
             Guarantee::ExactlyOnce => {
                 let group = consumer.group_metadata().ok_or_else(|| {
                     anyhow!("the consumer has no group metadata to commit offsets with")
                 })?;
-                if !self.sink.commit_transaction(offsets, group)? {
-                    self.reload(consumer);
-                    return Ok(());
+                match self.sink.start_commit(offsets, group)? {
+                    None => self.committing = Some(Committing::Transaction),
+                    Some(_) => self.reload(consumer),
                 }
             }
             Guarantee::AtLeastOnce => {
-                self.sink.flush()?;
+                self.committing = Some(Committing::Offsets {
+                    offsets,
+                    sent: self.sink.last_sent(),
+                });
+                if wait {
+                    self.sink.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the commit under way if it is done (or, with `wait`, once it is).
+    fn finish(&mut self, consumer: &BaseConsumer<JobContext>, wait: bool) -> anyhow::Result<()> {
+        let Some(committing) = self.committing.take() else {
+            return Ok(());
+        };
+        self.end(consumer, committing, wait)?;
+        if self.committing.is_none() {
+            self.commit_times.record(self.commit_began.elapsed());
+        }
+        Ok(())
+    }
+
+    /// `finish` of the commit `committing`: put back while it is under way.
+    fn end(
+        &mut self,
+        consumer: &BaseConsumer<JobContext>,
+        committing: Committing,
+        wait: bool,
+    ) -> anyhow::Result<()> {
+        match committing {
+            Committing::Transaction => {
+                let outcome = if wait {
+                    self.sink.finish_commit()?
+                } else {
+                    self.sink.poll_commit()?
+                };
+                match outcome {
+                    None if self.sink.committing() => {
+                        self.committing = Some(Committing::Transaction);
+                    }
+                    None | Some(Committed::Committed) => {}
+                    Some(Committed::NotCommitted) => self.reload(consumer),
+                }
+            }
+            Committing::Offsets { offsets, sent } => {
+                if wait {
+                    self.sink.flush()?;
+                } else if !self.sink.delivered_through(sent)? {
+                    self.committing = Some(Committing::Offsets { offsets, sent });
+                    return Ok(());
+                }
                 if offsets.count() > 0 {
+                    let mode = if wait {
+                        CommitMode::Sync
+                    } else {
+                        CommitMode::Async
+                    };
                     consumer
-                        .commit(&offsets, CommitMode::Sync)
+                        .commit(&offsets, mode)
                         .context("committing input offsets")?;
                 }
             }
         }
-        self.dirty = false;
         Ok(())
     }
 
@@ -432,6 +577,7 @@ impl Pipeline {
     ) {
         if lost {
             self.sink.close();
+            self.committing = None;
         } else {
             // A failure is kept, and ends the job once the rebalance is over.
             let _ = self.commit(consumer);
@@ -449,6 +595,7 @@ impl Pipeline {
     /// Forgets every partition and aborts what is open, for a consumer that is gone.
     pub fn abandon(&mut self) {
         self.sink.close();
+        self.committing = None;
         let owned: Vec<i32> = self.engine.partitions().collect();
         for partition in owned {
             self.engine.revoke(partition);
@@ -473,8 +620,8 @@ impl Pipeline {
         };
         tracing::info!(
             target: LOG,
-            "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({} records/s)",
-            c.input, c.processed, c.late, c.bad, c.bars, c.replayed, span, rate.round()
+            "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({} records/s); {}",
+            c.input, c.processed, c.late, c.bad, c.bars, c.replayed, span, rate.round(), self.commit_times.describe()
         );
         result
     }

@@ -10,7 +10,13 @@
 //! The job stops naming the record and the cause, with nothing committed past it. A dead
 //! letter is cut to fit its topic's `max.message.bytes` before it is sent, so the bad
 //! record that caused it can never be the one that stops the job.
+//!
+//! A commit does not hold the job up: it runs on the transaction thread while the job reads
+//! on. What the job sends meanwhile belongs to the next transaction (the open one is being
+//! committed and cannot take more), so it waits here, in order, until the commit is
+//! answered; a commit that fails drops it with everything else past the last commit.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,7 +32,7 @@ use rdkafka::producer::{
 use rdkafka::TopicPartitionList;
 
 use super::fetch::Input;
-use super::txn::{Stuck, Txn};
+use super::txn::{Reply, Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
@@ -67,22 +73,40 @@ impl Origin {
     }
 }
 
+/// An output record on its way: its number in this job's output, and what it is.
+pub struct Sent {
+    seq: u64,
+    origin: Origin,
+}
+
 /// Counts failed deliveries (at-least-once checks them before it commits input offsets;
-/// a transaction fails its commit by itself), and keeps the first that failed for good.
+/// a transaction fails its commit by itself), keeps the first that failed for good, and
+/// which records are not acknowledged yet.
 #[derive(Default)]
 pub struct Deliveries {
     observer: Observer,
     failed: AtomicU64,
     last_failure: Mutex<Option<String>>,
     refused: Mutex<Option<(Origin, String)>>,
+    unanswered: Mutex<BTreeSet<u64>>,
 }
 
 crate::kafka::observed_context!(Deliveries);
 
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = Box<Origin>;
+impl Deliveries {
+    fn unanswered(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.unanswered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
-    fn delivery(&self, result: &DeliveryResult<'_>, origin: Box<Origin>) {
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<Sent>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Sent>) {
+        self.unanswered().remove(&sent.seq);
+        let origin = sent.origin;
         if let Err((err, _)) = result {
             self.failed.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut last) = self.last_failure.lock() {
@@ -90,7 +114,7 @@ impl ProducerContext for Deliveries {
             }
             if refused_for_good(err) {
                 if let Ok(mut refused) = self.refused.lock() {
-                    refused.get_or_insert_with(|| (*origin, err.to_string()));
+                    refused.get_or_insert_with(|| (origin, err.to_string()));
                 }
             }
         }
@@ -131,6 +155,57 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// taken for stuck (see txn.rs).
 const STUCK_AFTER: Duration = Duration::from_secs(15);
 
+/// Output waiting for a commit to finish, at most: past this the job waits for the commit
+/// before it reads on, so a slow broker cannot make it hold unbounded memory.
+const WAITING_RECORDS: usize = 100_000;
+const WAITING_BYTES: usize = 16 << 20;
+
+/// The steps of a commit, to name the one that failed.
+const SENDING_OFFSETS: &str = "sending the input offsets to the transaction";
+const COMMITTING: &str = "committing the transaction";
+
+/// Which topic an output record goes to.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    Output,
+    DeadLetters,
+}
+
+/// An output record, owned, so it can wait for the next transaction.
+struct Outgoing {
+    to: To,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+    timestamp: Option<i64>,
+    origin: Origin,
+}
+
+impl Outgoing {
+    fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// A step of a commit that failed, and how.
+type Failed = (&'static str, KafkaError);
+
+/// A transaction commit under way.
+enum InFlight {
+    /// On the transaction thread.
+    Asked(Reply<Result<(), Failed>>),
+    /// The outcome was not known yet: ask again at this time.
+    AskAgainAt(Instant),
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Committed,
+    /// Nothing past the last commit stands: the caller rebuilds from the broker's state.
+    NotCommitted,
+}
+
 pub struct Sink {
     /// The producer, with the thread that makes its transaction calls.
     txn: Txn<Deliveries>,
@@ -150,6 +225,13 @@ pub struct Sink {
     dlq_max_bytes: usize,
     /// A record refused for good: the job must stop.
     refused: Option<String>,
+    /// The transaction commit under way.
+    in_flight: Option<InFlight>,
+    /// Output for the next transaction, while one commits.
+    waiting: Vec<Outgoing>,
+    waiting_bytes: usize,
+    /// Output records sent so far.
+    sent: u64,
 }
 
 impl Sink {
@@ -179,18 +261,55 @@ impl Sink {
             last_fenced: None,
             dlq_max_bytes: dlq_max_bytes.min(producer_max),
             refused: None,
+            in_flight: None,
+            waiting: Vec::new(),
+            waiting_bytes: 0,
+            sent: 0,
         })
     }
 
-    /// Whether output was sent that is not committed yet.
+    /// Whether output was sent, or waits to be, that is not committed yet.
     pub fn pending(&self) -> bool {
-        self.in_transaction
+        self.in_transaction || !self.waiting.is_empty()
     }
 
-    fn send(&mut self, mut record: BaseRecord<'_, [u8], [u8], Box<Origin>>) {
+    /// Whether a transaction commit is under way.
+    pub fn committing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Whether so much output waits for the commit under way that the job must wait too.
+    pub fn full(&self) -> bool {
+        self.waiting.len() >= WAITING_RECORDS || self.waiting_bytes >= WAITING_BYTES
+    }
+
+    fn send(&mut self, out: Outgoing) {
         if self.broken || self.refused.is_some() {
             return;
         }
+        if self.in_flight.is_some() {
+            self.waiting_bytes += out.size();
+            self.waiting.push(out);
+            return;
+        }
+        self.produce(out);
+    }
+
+    /// Sends what waited for the commit that just ended, into the next transaction.
+    fn release(&mut self) {
+        self.waiting_bytes = 0;
+        for out in std::mem::take(&mut self.waiting) {
+            self.send(out);
+        }
+    }
+
+    /// Forgets what waited for the next transaction: it was past the last commit.
+    fn drop_waiting(&mut self) {
+        self.waiting.clear();
+        self.waiting_bytes = 0;
+    }
+
+    fn produce(&mut self, out: Outgoing) {
         if self.transactional && !self.in_transaction {
             if let Err(e) = self.txn.producer().begin_transaction() {
                 tracing::warn!(target: LOG, "beginning a transaction: {e}");
@@ -199,41 +318,86 @@ impl Sink {
             }
             self.in_transaction = true;
         }
-        loop {
+        self.sent += 1;
+        let seq = self.sent;
+        let topic = match out.to {
+            To::Output => &self.output_topic,
+            To::DeadLetters => &self.dlq_topic,
+        };
+        let mut record = BaseRecord::with_opaque_to(
+            topic,
+            Box::new(Sent {
+                seq,
+                origin: out.origin,
+            }),
+        );
+        if let Some(key) = &out.key {
+            record = record.key(&key[..]);
+        }
+        if let Some(payload) = &out.payload {
+            record = record.payload(&payload[..]);
+        }
+        if let Some(headers) = out.headers {
+            record = record.headers(headers);
+        }
+        if let Some(ts) = out.timestamp {
+            record = record.timestamp(ts);
+        }
+        let deliveries = self.txn.producer().context();
+        deliveries.unanswered().insert(seq);
+        let failed = loop {
             match self.txn.producer().send(record) {
                 Ok(()) => return,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     self.txn.producer().poll(Duration::from_millis(5));
                 }
-                Err((err, back)) if refused_for_good(&err) => {
-                    self.refused = Some(format!("{}: {err}", back.delivery_opaque.describe(self)));
-                    self.broken = true;
-                    return;
-                }
-                Err((err, back)) => {
-                    tracing::warn!(target: LOG, "queueing {}: {err}", back.delivery_opaque.describe(self));
-                    self.broken = true;
-                    return;
-                }
+                Err((err, back)) => break (err, back.delivery_opaque.origin),
             }
+        };
+        self.txn.producer().context().unanswered().remove(&seq);
+        let (err, origin) = failed;
+        if refused_for_good(&err) {
+            self.refused = Some(format!("{}: {err}", origin.describe(self)));
+        } else {
+            tracing::warn!(target: LOG, "queueing {}: {err}", origin.describe(self));
         }
+        self.broken = true;
+    }
+
+    /// The number of the last output record sent.
+    pub fn last_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Serves delivery reports, and says whether every output record up to number `seq`
+    /// has been acknowledged. A record that failed ends the job (as `flush` says).
+    pub fn delivered_through(&mut self, seq: u64) -> anyhow::Result<bool> {
+        self.txn.producer().poll(Duration::ZERO);
+        self.stop_refused()?;
+        self.check_failed()?;
+        Ok(self
+            .txn
+            .producer()
+            .context()
+            .unanswered()
+            .first()
+            .is_none_or(|first| *first > seq))
     }
 
     pub fn bar(&mut self, bar: &Bar) {
-        let payload = bar.to_json();
-        let topic = self.output_topic.clone();
-        let origin = Origin::Bar {
-            symbol: bar.symbol,
-            window_start: bar.window_start,
-            window_end: bar.window_end,
-        };
-        self.send(
-            BaseRecord::with_opaque_to(&topic, Box::new(origin))
-                .key(bar.symbol.as_str().as_bytes())
-                .payload(&payload[..])
-                .timestamp(bar.window_end),
-        );
+        self.send(Outgoing {
+            to: To::Output,
+            key: Some(bar.symbol.as_str().as_bytes().to_vec()),
+            payload: Some(bar.to_json()),
+            headers: None,
+            timestamp: Some(bar.window_end),
+            origin: Origin::Bar {
+                symbol: bar.symbol,
+                window_start: bar.window_start,
+                window_end: bar.window_end,
+            },
+        });
     }
 
     /// The original key and value, and headers saying why and where from. A value (or key)
@@ -265,22 +429,17 @@ impl Sink {
                 headers = headers.insert(header("stockstream.source.key_size", sizes.1.as_str()));
             }
         }
-        let topic = self.dlq_topic.clone();
-        let origin = Origin::DeadLetter {
-            partition: msg.partition,
-            offset: msg.offset,
-        };
-        let mut record = BaseRecord::with_opaque_to(&topic, Box::new(origin)).headers(headers);
-        if msg.payload.is_some() {
-            record = record.payload(&value[..fit.value]);
-        }
-        if msg.key.is_some() {
-            record = record.key(&key[..fit.key]);
-        }
-        if let Some(ts) = msg.timestamp {
-            record = record.timestamp(ts);
-        }
-        self.send(record);
+        self.send(Outgoing {
+            to: To::DeadLetters,
+            key: msg.key.map(|_| key[..fit.key].to_vec()),
+            payload: msg.payload.map(|_| value[..fit.value].to_vec()),
+            headers: Some(headers),
+            timestamp: msg.timestamp,
+            origin: Origin::DeadLetter {
+                partition: msg.partition,
+                offset: msg.offset,
+            },
+        });
     }
 
     /// The record refused for good, if one was, and why: the job must stop.
@@ -313,73 +472,114 @@ impl Sink {
         )
     }
 
-    /// Commits the open transaction with the input offsets. `Ok(false)`: it did not commit,
-    /// and the caller must rebuild from what the broker has committed.
-    pub fn commit_transaction(
+    /// Starts committing the open transaction with the input offsets, on the transaction
+    /// thread; `poll_commit` tells how it ended. `Ok(Some(NotCommitted))`: it could not
+    /// start, and the caller must rebuild from what the broker has committed.
+    pub fn start_commit(
         &mut self,
         offsets: TopicPartitionList,
         group: ConsumerGroupMetadata,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<Outcome>> {
+        debug_assert!(self.in_flight.is_none(), "one commit at a time");
         self.stop_refused()?;
         if self.broken {
             self.abort()?;
-            return Ok(false);
+            return Ok(Some(Outcome::NotCommitted));
         }
         if !self.in_transaction {
             if let Err(e) = self.txn.producer().begin_transaction() {
-                return self.failed(e);
+                return self.failed(e).map(|()| Some(Outcome::NotCommitted));
             }
             self.in_transaction = true;
         }
-        if offsets.count() > 0 {
-            let timeout = self.timeout;
-            let sent = self.txn.call(timeout + STUCK_AFTER, move |p| {
+        let timeout = self.timeout;
+        let reply = self.txn.submit(2 * timeout + STUCK_AFTER, move |p| {
+            if offsets.count() > 0 {
                 p.send_offsets_to_transaction(&offsets, &group, timeout)
-            });
-            match sent {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return self.failed(e),
-                Err(Stuck) => return self.stuck("sending the input offsets to the transaction"),
+                    .map_err(|e| (SENDING_OFFSETS, e))?;
             }
-        }
-        loop {
-            let timeout = self.timeout;
-            let committed = match self.txn.call(timeout + STUCK_AFTER, move |p| {
-                p.commit_transaction(timeout)
-            }) {
-                Ok(result) => result,
-                Err(Stuck) => return self.stuck("committing the transaction"),
-            };
-            match committed {
-                Ok(()) => {
-                    self.in_transaction = false;
-                    return Ok(true);
+            p.commit_transaction(timeout).map_err(|e| (COMMITTING, e))
+        });
+        self.in_flight = Some(InFlight::Asked(reply));
+        Ok(None)
+    }
+
+    /// How the commit under way ended, if it has (`None`: still under way, or none is).
+    pub fn poll_commit(&mut self) -> anyhow::Result<Option<Outcome>> {
+        let answer = match self.in_flight.take() {
+            None => return Ok(None),
+            Some(InFlight::AskAgainAt(at)) => {
+                if Instant::now() < at {
+                    self.in_flight = Some(InFlight::AskAgainAt(at));
+                } else {
+                    let timeout = self.timeout;
+                    let reply = self.txn.submit(timeout + STUCK_AFTER, move |p| {
+                        p.commit_transaction(timeout).map_err(|e| (COMMITTING, e))
+                    });
+                    self.in_flight = Some(InFlight::Asked(reply));
                 }
-                // The outcome is not known yet: asking again is the only safe move.
-                Err(KafkaError::Transaction(e)) if e.is_retriable() && !self.stop.requested() => {
-                    tracing::warn!(target: LOG, "committing the transaction: {e}; retrying");
-                    std::thread::sleep(RETRY_PAUSE);
+                return Ok(None);
+            }
+            Some(InFlight::Asked(reply)) => match reply.try_take() {
+                None => {
+                    self.in_flight = Some(InFlight::Asked(reply));
+                    return Ok(None);
                 }
-                Err(e) => return self.failed(e),
+                Some(answer) => answer,
+            },
+        };
+        match answer {
+            Err(Stuck) => {
+                self.drop_waiting();
+                self.stuck(COMMITTING).map(|_| Some(Outcome::NotCommitted))
+            }
+            Ok(Ok(())) => {
+                self.in_transaction = false;
+                self.release();
+                Ok(Some(Outcome::Committed))
+            }
+            // The outcome is not known yet: asking again is the only safe move.
+            Ok(Err((COMMITTING, KafkaError::Transaction(e))))
+                if e.is_retriable() && !self.stop.requested() =>
+            {
+                tracing::warn!(target: LOG, "committing the transaction: {e}; retrying");
+                self.in_flight = Some(InFlight::AskAgainAt(Instant::now() + RETRY_PAUSE));
+                Ok(None)
+            }
+            Ok(Err((step, e))) => {
+                tracing::debug!(target: LOG, "{step} failed");
+                self.drop_waiting();
+                self.failed(e).map(|()| Some(Outcome::NotCommitted))
             }
         }
     }
 
+    /// Waits for the commit under way to end, and says how it did (`None`: none was).
+    pub fn finish_commit(&mut self) -> anyhow::Result<Option<Outcome>> {
+        while self.in_flight.is_some() {
+            if let Some(outcome) = self.poll_commit()? {
+                return Ok(Some(outcome));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(None)
+    }
+
     /// After a failed step of a transaction: abort it, or replace a producer that cannot.
-    fn failed(&mut self, err: KafkaError) -> anyhow::Result<bool> {
+    fn failed(&mut self, err: KafkaError) -> anyhow::Result<()> {
         self.stop_refused()?;
         tracing::warn!(target: LOG, "transaction not committed ({err}); redoing it from the last commit");
         match &err {
-            KafkaError::Transaction(e) if e.is_fatal() => self.replace(e)?,
-            _ => self.abort()?,
+            KafkaError::Transaction(e) if e.is_fatal() => self.replace(e),
+            _ => self.abort(),
         }
-        Ok(false)
     }
 
     /// Aborts the open transaction, dropping what is still queued; retried while the broker
     /// cannot be reached (a Ctrl+C ends the wait).
     fn abort(&mut self) -> anyhow::Result<()> {
         self.broken = false;
+        self.drop_waiting();
         if !self.in_transaction {
             return Ok(());
         }
@@ -446,19 +646,20 @@ impl Sink {
     /// the producer is left behind (with the thread still waiting on it) and a new one takes
     /// its transactional id, which fences the old one, so nothing it had open can commit any
     /// more. `Ok(false)`: the caller rebuilds from what the broker has committed.
-    fn stuck(&mut self, what: &str) -> anyhow::Result<bool> {
+    fn stuck(&mut self, what: &str) -> anyhow::Result<()> {
         tracing::warn!(
             target: LOG,
             "{what}: librdkafka did not answer within {} (its own timeout {}); replacing the producer and redoing the work from the last commit",
             humantime::format_duration(self.timeout + STUCK_AFTER),
             humantime::format_duration(self.timeout)
         );
-        self.renew()?;
-        Ok(false)
+        self.renew()
     }
 
     /// A new producer (and transaction thread) in place of the current one.
     fn renew(&mut self) -> anyhow::Result<()> {
+        self.drop_waiting();
+        self.in_flight = None;
         self.txn = start(&self.config, self.transactional, self.timeout, &self.stop)?;
         self.in_transaction = false;
         self.broken = false;
@@ -483,6 +684,11 @@ impl Sink {
             .context("waiting for output records to be delivered");
         self.stop_refused()?;
         flushed?;
+        self.check_failed()
+    }
+
+    /// An error if an output record was not delivered (or could not be sent).
+    fn check_failed(&self) -> anyhow::Result<()> {
         let failed = self
             .txn
             .producer()
@@ -508,6 +714,10 @@ impl Sink {
 
     /// On the way out: nothing half-done stays open.
     pub fn close(&mut self) {
+        // A transaction being committed can be neither aborted nor joined: let it end.
+        if let Err(e) = self.finish_commit() {
+            tracing::warn!(target: LOG, "{e:#}");
+        }
         if self.in_transaction || self.broken {
             let _ = self.abort();
         }

@@ -4,10 +4,13 @@
 //! `send_offsets_to_transaction` was seen waiting forever inside librdkafka (an internal
 //! request that is never answered nor timed out). A call that does not return in time
 //! leaves its thread and its producer behind; the caller replaces both.
+//!
+//! A call can also be started and looked at later (`submit`), so the job keeps reading and
+//! aggregating while a transaction commits.
 
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::producer::BaseProducer;
@@ -53,12 +56,49 @@ impl<C: rdkafka::producer::ProducerContext + 'static> Txn<C> {
         limit: Duration,
         f: impl FnOnce(&BaseProducer<C>) -> T + Send + 'static,
     ) -> Result<T, Stuck> {
+        self.submit(limit, f).wait()
+    }
+
+    /// Starts `f` on the transaction thread; its answer is due within `limit`.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        f: impl FnOnce(&BaseProducer<C>) -> T + Send + 'static,
+    ) -> Reply<T> {
         let (answer, answered) = mpsc::sync_channel(1);
         let job: Job<C> = Box::new(move |producer| {
             let _ = answer.send(f(producer));
         });
-        self.jobs.send(job).map_err(|_| Stuck)?;
-        answered.recv_timeout(limit).map_err(|_| Stuck)
+        // A thread that is gone answers nothing: the reply then reads as stuck at once.
+        let _ = self.jobs.send(job);
+        Reply {
+            answered,
+            due: Instant::now() + limit,
+        }
+    }
+}
+
+/// The answer of a call started with `submit`.
+pub struct Reply<T> {
+    answered: mpsc::Receiver<T>,
+    due: Instant,
+}
+
+impl<T> Reply<T> {
+    /// The answer if it is there, `Err(Stuck)` once it is overdue, `None` meanwhile.
+    pub fn try_take(&self) -> Option<Result<T, Stuck>> {
+        match self.answered.try_recv() {
+            Ok(answer) => Some(Ok(answer)),
+            Err(mpsc::TryRecvError::Disconnected) => Some(Err(Stuck)),
+            Err(mpsc::TryRecvError::Empty) if Instant::now() >= self.due => Some(Err(Stuck)),
+            Err(mpsc::TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Waits for the answer until it is due.
+    pub fn wait(self) -> Result<T, Stuck> {
+        let left = self.due.saturating_duration_since(Instant::now());
+        self.answered.recv_timeout(left).map_err(|_| Stuck)
     }
 }
 
@@ -91,5 +131,21 @@ mod tests {
         });
         assert!(stuck.is_err());
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_submitted_call_is_looked_at_without_waiting() {
+        let t = txn();
+        let reply = t.submit(Duration::from_secs(5), |_| {
+            std::thread::sleep(Duration::from_millis(300));
+            7
+        });
+        assert!(reply.try_take().is_none(), "no answer yet, and no wait");
+        assert_eq!(reply.wait().unwrap(), 7);
+        let overdue = t.submit(Duration::from_millis(50), |_| {
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(overdue.try_take(), Some(Err(Stuck))));
     }
 }
