@@ -245,13 +245,21 @@ fn two_instances_split_the_partitions_and_emit_the_same_bars_as_one() {
     b_args.extend_from_slice(&["--instance-id", "b"]);
     let a = aggregate(&topic, &group, &a_args);
     let b = aggregate(&topic, &group, &b_args);
-    let out = read_committed(
-        &format!("{topic}.bars"),
-        bars.len(),
-        Duration::from_secs(90),
-        Duration::from_secs(3),
-    );
+    let read = std::panic::catch_unwind(|| {
+        read_committed(
+            &format!("{topic}.bars"),
+            bars.len(),
+            Duration::from_secs(90),
+            Duration::from_secs(3),
+        )
+    });
     let (ra, rb) = (stop(a), stop(b));
+    let Ok(out) = read else {
+        panic!(
+            "the bars did not come; instance a said:\n{}\ninstance b said:\n{}",
+            ra.stderr, rb.stderr
+        );
+    };
     ra.assert_code(0);
     rb.assert_code(0);
     assert_bars_match(&out, &bars, 4_000);
