@@ -175,6 +175,16 @@ impl Engine {
         self.partitions.keys().copied()
     }
 
+    /// Whether `offset` of `partition` was read already since the partition was taken on.
+    /// A consumer whose position is reset (librdkafka does so on some fetch errors after a
+    /// broker restart) hands out records again; taking them twice would count them twice.
+    pub fn already_read(&self, partition: i32, offset: i64) -> bool {
+        self.partitions
+            .get(&partition)
+            .and_then(|p| p.next_offset)
+            .is_some_and(|next| offset < next)
+    }
+
     /// Whether `offset` of `partition` was already processed before a restart.
     pub fn is_replay(&self, partition: i32, offset: i64) -> bool {
         self.partitions

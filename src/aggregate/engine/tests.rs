@@ -350,3 +350,23 @@ proptest! {
         prop_assert_eq!(summarize(&all), summarize(&uninterrupted(r, &input)));
     }
 }
+
+#[test]
+fn an_offset_read_before_in_this_assignment_is_known_until_the_partition_is_taken_on_again() {
+    let mut e = engine(rules(10, None, 5), &[0, 1]);
+    let aapl = tick(Symbol::AAPL, 100.0, 10);
+    assert!(!e.already_read(0, 0), "nothing read yet");
+    e.process(0, 7, &Tick::at(aapl, S), 0);
+    e.skip(0, 8);
+    for offset in [0, 7, 8] {
+        assert!(e.already_read(0, offset), "offset {offset} was read");
+    }
+    assert!(!e.already_read(0, 9));
+    assert!(
+        !e.already_read(1, 0),
+        "another partition's offsets are its own"
+    );
+    // Taken on again (a rebalance, or a rebuild after a failed commit): read afresh.
+    e.assign(0, None, 0);
+    assert!(!e.already_read(0, 7));
+}

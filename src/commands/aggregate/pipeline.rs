@@ -35,6 +35,8 @@ pub struct Counters {
     pub bad: u64,
     pub bars: u64,
     pub replayed: u64,
+    /// Records handed out again by the consumer after it went back: skipped.
+    pub again: u64,
 }
 
 /// A copy of what progress reports show.
@@ -222,6 +224,16 @@ impl Pipeline {
         let (partition, offset) = (msg.partition, msg.offset);
         if !self.engine.owns(partition) {
             return Ok(()); // fetched before its partition was let go
+        }
+        if self.engine.already_read(partition, offset) {
+            if self.counters.again == 0 {
+                tracing::warn!(
+                    target: LOG,
+                    "partition {partition}: the consumer handed out offset {offset} again, already read (its position was reset); records read before are skipped, not counted twice"
+                );
+            }
+            self.counters.again += 1;
+            return Ok(());
         }
         let wall = self.wall_ms_at(now);
         let decoded = Tick::check(
@@ -618,6 +630,9 @@ impl Pipeline {
         } else {
             0.0
         };
+        if c.again > 0 {
+            tracing::warn!(target: LOG, "{} records were handed out again by the consumer and skipped", c.again);
+        }
         tracing::info!(
             target: LOG,
             "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({} records/s); {}",
