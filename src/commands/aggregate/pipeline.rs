@@ -638,6 +638,16 @@ impl Pipeline {
             "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({} records/s); {}",
             c.input, c.processed, c.late, c.bad, c.bars, c.replayed, span, rate.round(), self.commit_times.describe()
         );
+        if self.guarantee == Guarantee::ExactlyOnce && self.sink.commit_times.count() > 0 {
+            tracing::info!(
+                target: LOG,
+                "⏱️  Transactions: sending the offsets and the output took a median {} ms (p99 {} ms), committing {} ms (p99 {} ms)",
+                self.sink.offsets_times.quantile(0.5),
+                self.sink.offsets_times.quantile(0.99),
+                self.sink.commit_times.quantile(0.5),
+                self.sink.commit_times.quantile(0.99)
+            );
+        }
         result
     }
 

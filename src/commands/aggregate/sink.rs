@@ -32,6 +32,7 @@ use rdkafka::producer::{
 use rdkafka::TopicPartitionList;
 
 use super::fetch::Input;
+use super::timing::CommitTimes;
 use super::txn::{Reply, Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
@@ -190,10 +191,14 @@ impl Outgoing {
 /// A step of a commit that failed, and how.
 type Failed = (&'static str, KafkaError);
 
+/// How a commit's call on the transaction thread went, and how long its two steps took
+/// (sending the offsets, committing).
+type Answer = (Result<(), Failed>, Duration, Duration);
+
 /// A transaction commit under way.
 enum InFlight {
     /// On the transaction thread.
-    Asked(Reply<Result<(), Failed>>),
+    Asked(Reply<Answer>),
     /// The outcome was not known yet: ask again at this time.
     AskAgainAt(Instant),
 }
@@ -232,6 +237,10 @@ pub struct Sink {
     waiting_bytes: usize,
     /// Output records sent so far.
     sent: u64,
+    /// How long the steps of successful commits took: sending the offsets and the output,
+    /// committing.
+    pub offsets_times: CommitTimes,
+    pub commit_times: CommitTimes,
 }
 
 impl Sink {
@@ -265,6 +274,8 @@ impl Sink {
             waiting: Vec::new(),
             waiting_bytes: 0,
             sent: 0,
+            offsets_times: CommitTimes::default(),
+            commit_times: CommitTimes::default(),
         })
     }
 
@@ -494,11 +505,20 @@ impl Sink {
         }
         let timeout = self.timeout;
         let reply = self.txn.submit(2 * timeout + STUCK_AFTER, move |p| {
+            let began = Instant::now();
             if offsets.count() > 0 {
-                p.send_offsets_to_transaction(&offsets, &group, timeout)
-                    .map_err(|e| (SENDING_OFFSETS, e))?;
+                if let Err(e) = p.send_offsets_to_transaction(&offsets, &group, timeout) {
+                    return (Err((SENDING_OFFSETS, e)), began.elapsed(), Duration::ZERO);
+                }
             }
-            p.commit_transaction(timeout).map_err(|e| (COMMITTING, e))
+            // commit_transaction waits for the output still in flight by itself, but slowly:
+            // on a stream of 10,000 ticks/s its median was 100 ms with the output in flight
+            // and 15 ms all told after a flush of our own. A flush that fails leaves the
+            // commit to report it.
+            let _ = p.flush(timeout);
+            let sent = began.elapsed();
+            let committed = p.commit_transaction(timeout).map_err(|e| (COMMITTING, e));
+            (committed, sent, began.elapsed() - sent)
         });
         self.in_flight = Some(InFlight::Asked(reply));
         Ok(None)
@@ -514,7 +534,9 @@ impl Sink {
                 } else {
                     let timeout = self.timeout;
                     let reply = self.txn.submit(timeout + STUCK_AFTER, move |p| {
-                        p.commit_transaction(timeout).map_err(|e| (COMMITTING, e))
+                        let began = Instant::now();
+                        let committed = p.commit_transaction(timeout).map_err(|e| (COMMITTING, e));
+                        (committed, Duration::ZERO, began.elapsed())
                     });
                     self.in_flight = Some(InFlight::Asked(reply));
                 }
@@ -533,20 +555,22 @@ impl Sink {
                 self.drop_waiting();
                 self.stuck(COMMITTING).map(|_| Some(Outcome::NotCommitted))
             }
-            Ok(Ok(())) => {
+            Ok((Ok(()), offsets, commit)) => {
+                self.offsets_times.record(offsets);
+                self.commit_times.record(commit);
                 self.in_transaction = false;
                 self.release();
                 Ok(Some(Outcome::Committed))
             }
             // The outcome is not known yet: asking again is the only safe move.
-            Ok(Err((COMMITTING, KafkaError::Transaction(e))))
+            Ok((Err((COMMITTING, KafkaError::Transaction(e))), _, _))
                 if e.is_retriable() && !self.stop.requested() =>
             {
                 tracing::warn!(target: LOG, "committing the transaction: {e}; retrying");
                 self.in_flight = Some(InFlight::AskAgainAt(Instant::now() + RETRY_PAUSE));
                 Ok(None)
             }
-            Ok(Err((step, e))) => {
+            Ok((Err((step, e)), _, _)) => {
                 tracing::debug!(target: LOG, "{step} failed");
                 self.drop_waiting();
                 self.failed(e).map(|()| Some(Outcome::NotCommitted))

@@ -30,8 +30,12 @@ impl CommitTimes {
         self.longest = self.longest.max(took);
     }
 
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// The duration (whole ms; a second at most) that a fraction `q` of commits took at most.
-    fn quantile(&self, q: f64) -> u64 {
+    pub fn quantile(&self, q: f64) -> u64 {
         // The rank of the commit at quantile q, 1-based: ceil(q × count).
         let rank = ((q * self.count as f64).ceil() as u64).max(1);
         let mut seen = 0;
