@@ -8,12 +8,12 @@ use clap::{
     ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
 };
 
-use crate::commands::{aggregate, demo, produce, profile, topic};
+use crate::commands::{aggregate, completions, demo, man, produce, profile, topic};
 use crate::kafka::{Setting, SettingParser};
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
-#[command(name = "stockstream", version, about, max_term_width = 100)]
+#[command(name = "stockstream", version, long_version = long_version(), about, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -31,6 +31,18 @@ impl Cli {
         cli.global.brokers_typed = brokers_typed(&matches);
         cli
     }
+}
+
+/// `--version`: stockstream's and the librdkafka it was built with, and that one's features.
+fn long_version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            crate::kafka::library::describe()
+        )
+    });
+    &TEXT
 }
 
 /// Whether -b/--brokers was on the command line (not from STOCKSTREAM_BROKERS or the default).
@@ -140,6 +152,10 @@ pub enum Command {
     /// The named clusters of the profiles file (see --profile).
     #[command(subcommand)]
     Profile(profile::Command),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+    /// Print the manual page, or write one page per subcommand into a directory.
+    Man(man::Args),
 }
 
 /// `KEY=VALUE` for settings that are not librdkafka's (a topic's configs).

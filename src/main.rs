@@ -11,6 +11,7 @@ mod market;
 mod partitioner;
 mod record;
 mod signals;
+mod stdout;
 mod table;
 mod topic_name;
 
@@ -32,9 +33,13 @@ fn main() -> ExitCode {
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &cli.global),
         cli::Command::Demo(args) => commands::demo::run(args, &cli.global),
         cli::Command::Profile(command) => commands::profile::run(command, &cli.global),
+        cli::Command::Completions(args) => commands::completions::run(&args),
+        cli::Command::Man(args) => commands::man::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout has gone (`| head`): nothing more to say, and no failure.
+        Err(err) if stdout::reader_gone(&err) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(target: "stockstream", critical = true, "{err:#}");
             exit::code_for(&err)

@@ -1,8 +1,10 @@
 //! One module per subcommand; each owns its clap `Args` and one `run`.
 
 pub mod aggregate;
+pub mod completions;
 pub mod demo;
 pub mod demo_partitions;
+pub mod man;
 pub mod produce;
 pub mod profile;
 pub mod topic;

@@ -17,6 +17,7 @@ use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerCon
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 
+pub mod library;
 pub mod profile;
 mod setting;
 pub use setting::{Setting, SettingParser, PASSWORD_ENV};

@@ -1,8 +1,11 @@
-//! The command line itself: help, usage errors and their exit codes. No broker needed.
+//! The command line itself: help, version, completions, the man page, usage errors and
+//! their exit codes, a closed stdout. No broker needed.
 
+use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{run_for, stockstream};
+use crate::support::{run_for, stockstream, unique};
 
 #[test]
 fn help_lists_the_subcommands() {
@@ -27,4 +30,117 @@ fn usage_errors_exit_2() {
         run.assert_code(2);
         assert!(!run.stderr.is_empty(), "{args:?} printed no reason");
     }
+}
+
+/// Runs `cmd` with stdout a pipe whose reader is already closed (as after `| head -1` has
+/// read its line), and returns the exit code and stderr.
+fn with_closed_stdout(mut cmd: Command) -> (Option<i32>, String) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors, which are then owned here exactly once.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe(2)");
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    let out = cmd
+        .stdout(Stdio::from(writer))
+        .output()
+        .expect("running stockstream");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_0() {
+    let profiles: String = (0..500)
+        .map(|i| format!("[profiles.cluster{i}]\nbrokers = \"kafka-{i}:9092\"\n"))
+        .collect();
+    let dir = std::env::temp_dir().join(unique("stockstream-closed-stdout"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.toml");
+    std::fs::write(&file, profiles).unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        &["completions", "bash"][..],
+        &["man"],
+        &["--config-file", file, "profile", "list"],
+        &["--config-file", file, "profile", "list", "-o", "json"],
+        &["--config-file", file, "profile", "show", "cluster7"],
+    ] {
+        let mut cmd = stockstream();
+        cmd.args(args);
+        let (code, stderr) = with_closed_stdout(cmd);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Broken pipe"),
+            "{args:?} said nothing: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let mut cmd = stockstream();
+        cmd.args(["completions", shell]);
+        let run = run_for(cmd, Duration::from_secs(10));
+        run.assert_code(0);
+        for word in ["stockstream", "aggregate", "demo-partitions", "--brokers"] {
+            assert!(
+                run.stdout.contains(word),
+                "{shell}: no `{word}` in\n{}",
+                run.stdout
+            );
+        }
+    }
+    let mut cmd = stockstream();
+    cmd.args(["completions", "tcsh"]);
+    run_for(cmd, Duration::from_secs(10)).assert_code(2);
+}
+
+#[test]
+fn man_page_on_stdout_and_one_per_subcommand_in_a_directory() {
+    let mut cmd = stockstream();
+    cmd.arg("man");
+    let run = run_for(cmd, Duration::from_secs(10));
+    run.assert_code(0);
+    assert!(run.stdout.contains(".TH stockstream 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("aggregate"), "{}", run.stdout);
+
+    let dir = std::env::temp_dir().join(unique("stockstream-man"));
+    let mut cmd = stockstream();
+    cmd.arg("man").arg("--dir").arg(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    run_for(cmd, Duration::from_secs(10)).assert_code(0);
+    let page = std::fs::read_to_string(dir.join("stockstream-aggregate.1")).unwrap();
+    assert!(page.contains(".TH stockstream-aggregate 1"), "{page}");
+    assert!(page.contains("window"), "{page}");
+    assert!(dir.join("stockstream-topic-create.1").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn version_names_librdkafka_and_its_features() {
+    let mut cmd = stockstream();
+    cmd.arg("--version");
+    let run = run_for(cmd, Duration::from_secs(10));
+    run.assert_code(0);
+    assert!(run.stdout.starts_with("stockstream 0."), "{}", run.stdout);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("librdkafka "))
+        .unwrap_or_else(|| panic!("no librdkafka line in\n{}", run.stdout));
+    let version = line.split_whitespace().nth(1).unwrap_or_default();
+    assert!(
+        version.split('.').count() == 3 && version.split('.').all(|n| n.parse::<u32>().is_ok()),
+        "{line}"
+    );
+    assert!(
+        run.stdout.contains("features:") && run.stdout.contains("ssl"),
+        "{}",
+        run.stdout
+    );
 }

@@ -2,6 +2,8 @@
 //! color per key so a key can be followed from lane to lane. Plain text when color is off
 //! (a pipe, NO_COLOR, --color never), so the output can be pasted and parsed.
 
+use std::cell::Cell;
+
 use nu_ansi_term::{Color, Style};
 
 use crate::record::Symbol;
@@ -23,11 +25,23 @@ const KEY_WIDTH: usize = 5;
 
 pub struct Show {
     color: bool,
+    /// Whoever read stdout has gone (a closed pipe): the walk-through goes on, so that it
+    /// still cleans up its topic, but says nothing more.
+    gone: Cell<bool>,
 }
 
 impl Show {
     pub fn new(color: bool) -> Self {
-        Show { color }
+        Show {
+            color,
+            gone: Cell::new(false),
+        }
+    }
+
+    fn print(&self, line: &str) {
+        if !self.gone.get() && crate::stdout::write(format!("{line}\n")).is_err() {
+            self.gone.set(true);
+        }
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -39,25 +53,25 @@ impl Show {
     }
 
     pub fn heading(&self, text: &str) {
-        println!();
-        println!("{}", self.paint(Color::Cyan.bold(), &format!("━━ {text}")));
+        self.print("");
+        self.print(&self.paint(Color::Cyan.bold(), &format!("━━ {text}")));
     }
 
     /// A short explanation, indented under its heading.
     pub fn say(&self, text: &str) {
         for line in text.lines() {
-            println!("  {}", self.paint(Style::new().italic(), line));
+            self.print(&format!("  {}", self.paint(Style::new().italic(), line)));
         }
     }
 
     /// A line of the walk-through's own (claims, lanes), indented like the explanations.
     pub fn line(&self, text: &str) {
-        println!("  {text}");
+        self.print(&format!("  {text}"));
     }
 
     pub fn table(&self, mut table: Table) {
         for line in table.render(self.color).lines() {
-            println!("  {line}");
+            self.print(&format!("  {line}"));
         }
     }
 

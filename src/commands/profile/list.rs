@@ -21,8 +21,7 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
             .iter()
             .map(|(name, p)| json!({ "name": name, "brokers": p.brokers, "settings": p.settings.len() }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
+        return crate::stdout::json(&list);
     }
     if file.profiles.is_empty() {
         tracing::info!(target: "stockstream", "No profiles in {}", path.display());
@@ -36,6 +35,5 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
             p.settings.len().to_string(),
         ]);
     }
-    print!("{}", table.render(false));
-    Ok(())
+    Ok(crate::stdout::write(table.render(false))?)
 }

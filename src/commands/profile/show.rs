@@ -33,8 +33,7 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> 
             .map(|(k, v)| ((*k).to_string(), v.clone().into()))
             .collect();
         let doc = json!({ "name": args.name, "brokers": profile.brokers, "settings": map });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        return crate::stdout::json(&doc);
     }
     let mut table = Table::new(vec!["SETTING", "VALUE"]);
     table.row(vec![
@@ -44,9 +43,6 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> 
     for (k, v) in settings {
         table.row(vec![k.to_string(), v]);
     }
-    print!(
-        "{}",
-        table.render(global.color.enabled(std::io::stdout().is_terminal()))
-    );
-    Ok(())
+    let color = global.color.enabled(std::io::stdout().is_terminal());
+    Ok(crate::stdout::write(table.render(color))?)
 }

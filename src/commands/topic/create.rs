@@ -65,7 +65,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let partitions = admin.topic(name)?.map_or(0, |t| t.partitions.len());
     if args.common.json() {
-        super::print_json(&json!({
+        crate::stdout::json(&json!({
             "name": name,
             "created": created,
             "partitions": partitions,

@@ -63,7 +63,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         .into());
     }
     if args.common.json() {
-        super::print_json(&json!({ "name": name, "deleted": deleted }))?;
+        crate::stdout::json(&json!({ "name": name, "deleted": deleted }))?;
     } else if deleted {
         tracing::info!(target: LOG, "🗑️ Deleted topic `{name}`");
     } else {

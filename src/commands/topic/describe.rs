@@ -64,7 +64,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        return super::print_json(&json!({
+        return crate::stdout::json(&json!({
             "name": topic.name,
             "replication_factor": topic.replication_factor(),
             "messages": total,
@@ -81,8 +81,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
             s
         }
     };
-    println!(
-        "{}  {} partitions, replication factor {}, {} messages",
+    let mut text = format!(
+        "{}  {} partitions, replication factor {}, {} messages\n",
         bold(format!("Topic {}", topic.name)),
         topic.partitions.len(),
         topic.replication_factor(),
@@ -109,16 +109,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
             o.messages().to_string(),
         ]);
     }
-    print!("{}", table.render(color));
+    text.push_str(&table.render(color));
     if configs.is_empty() {
-        println!("Configs: broker defaults");
+        text.push_str("Configs: broker defaults\n");
     } else {
-        println!("Configs that differ from the broker defaults:");
+        text.push_str("Configs that differ from the broker defaults:\n");
         for (k, v) in &configs {
-            println!("  {k}={v}");
+            text.push_str(&format!("  {k}={v}\n"));
         }
     }
-    Ok(())
+    Ok(crate::stdout::write(text)?)
 }
 
 fn join(ids: &[i32]) -> String {

@@ -49,7 +49,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        return super::print_json(&serde_json::Value::Array(list));
+        return crate::stdout::json(&list);
     }
     let mut table = Table::new(vec!["NAME", "PARTITIONS", "REPLICATION", "MESSAGES"]);
     for t in &topics {
@@ -60,6 +60,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
             messages(&t.name, &t.partitions).to_string(),
         ]);
     }
-    print!("{}", table.render(super::color_stdout(global)));
-    Ok(())
+    Ok(crate::stdout::write(
+        table.render(super::color_stdout(global)),
+    )?)
 }

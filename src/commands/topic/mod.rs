@@ -59,12 +59,6 @@ impl Common {
     }
 }
 
-/// Writes one JSON document to stdout.
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
 /// Whether stdout tables get color.
 fn color_stdout(global: &GlobalArgs) -> bool {
     global.color.enabled(std::io::stdout().is_terminal())
