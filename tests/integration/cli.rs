@@ -144,3 +144,49 @@ fn version_names_librdkafka_and_its_features() {
         run.stdout
     );
 }
+
+#[test]
+fn bad_values_are_refused_before_any_broker_is_contacted() {
+    for (args, flag) in [
+        (&["produce", "--interval", "0"][..], "--interval"),
+        (&["produce", "--interval", "0ms"], "--interval"),
+        (&["produce", "--rate", "0"], "--rate"),
+        (&["aggregate", "--window", "0s"], "--window"),
+        (&["aggregate", "--slide", "0s"], "--slide"),
+        (
+            &["aggregate", "--slide", "20s", "--window", "10s"],
+            "--window 10s",
+        ),
+        (
+            &["aggregate", "--commit-interval", "0"],
+            "--commit-interval",
+        ),
+        (
+            &["aggregate", "--progress-interval", "0"],
+            "--progress-interval",
+        ),
+        (
+            &["aggregate", "--emit", "update", "--update-interval", "0"],
+            "--update-interval",
+        ),
+        (&["demo", "--interval", "0"], "--interval"),
+    ] {
+        // Nothing listens on port 1: a run that tried to connect would wait its --timeout.
+        let mut cmd = stockstream();
+        cmd.args(["-b", "127.0.0.1:1"]).args(args);
+        let started = std::time::Instant::now();
+        let run = run_for(cmd, Duration::from_secs(10));
+        run.assert_code(2);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            run.stderr.contains(flag),
+            "{args:?}: no `{flag}` in {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("ms)"), "{args:?}: {}", run.stderr);
+    }
+}

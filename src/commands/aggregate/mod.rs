@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use clap::ValueEnum;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
@@ -23,7 +23,7 @@ use rdkafka::error::KafkaError;
 use crate::admin::Admin;
 use crate::aggregate::window::WindowSpec;
 use crate::aggregate::{Engine, Rules};
-use crate::cli::GlobalArgs;
+use crate::cli::{invalid_value, positive_duration, Checked, CrossCheck, GlobalArgs};
 use crate::exit::Failure;
 use crate::kafka::{CreateClient as _, Kafka};
 use crate::record::Limits;
@@ -38,8 +38,11 @@ use sink::Sink;
 /// The log target of every aggregate line.
 pub const LOG: &str = "StockAggregator";
 
+/// `stockstream aggregate`'s flags, checked together.
+pub type Args = Checked<Flags>;
+
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Flags {
     /// Topic to read ticks from.
     #[arg(long, default_value = "stock_prices")]
     topic: TopicName,
@@ -53,11 +56,11 @@ pub struct Args {
     from: From,
 
     /// Window length, e.g. 10s or 1m.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = positive_duration, default_value = "10s")]
     window: Duration,
 
     /// Hop between window starts for overlapping (hopping) windows; at most --window.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = positive_duration)]
     slide: Option<Duration>,
 
     /// Allowed lateness: the watermark trails the largest event time by this much.
@@ -99,7 +102,7 @@ pub struct Args {
     /// With `--emit update`: how often a window that changed sends a revision. Shorter means
     /// fresher bars and more output records; exactly-once makes them readable at the next
     /// commit.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10ms")]
+    #[arg(long, value_parser = positive_duration, default_value = "10ms")]
     update_interval: Duration,
 
     /// Delivery guarantee of the output: transactions (exactly-once) or plain commits.
@@ -108,7 +111,7 @@ pub struct Args {
 
     /// How often output and input offsets are committed (one transaction each). The job
     /// reads on while a commit runs; one slower than this delays the next.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "100ms")]
+    #[arg(long, value_parser = positive_duration, default_value = "100ms")]
     commit_interval: Duration,
 
     /// This instance's stable identity (transactional id and static group membership).
@@ -121,7 +124,7 @@ pub struct Args {
     no_console: bool,
 
     /// How often to report progress (rates, lag, watermarks, counts).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = positive_duration, default_value = "10s")]
     progress_interval: Duration,
 
     /// Print progress as JSON lines on stdout.
@@ -136,6 +139,22 @@ pub struct Args {
     /// How long to wait for the broker at start, and for each commit.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     timeout: Duration,
+}
+
+impl CrossCheck for Flags {
+    fn check(&self) -> Result<(), clap::Error> {
+        match self.slide {
+            Some(slide) if slide > self.window => Err(invalid_value(
+                "--slide <SLIDE>",
+                format_args!(
+                    "{} is longer than --window {}; a hop between windows is at most a window",
+                    humantime::format_duration(slide),
+                    humantime::format_duration(self.window)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A retention.ms for people, e.g. "7days".
@@ -210,12 +229,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_args(args: Args) -> anyhow::Result<Self> {
+    pub fn from_args(Checked(args): Args) -> anyhow::Result<Self> {
         let windows = WindowSpec::new(args.window, args.slide).map_err(anyhow::Error::msg)?;
         let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        if args.commit_interval.is_zero() || args.progress_interval.is_zero() {
-            bail!("--commit-interval and --progress-interval must be above 0");
-        }
         let topic = args.topic.to_string();
         let instance_id = match args.instance_id {
             Some(id) if !id.trim().is_empty() => id,

@@ -8,10 +8,10 @@ mod drain;
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 
 use super::{aggregate, produce};
-use crate::cli::GlobalArgs;
+use crate::cli::{positive_duration, GlobalArgs};
 use crate::signals::{self, Stop};
 use cluster::Cluster;
 use drain::{drain, wait_until};
@@ -26,11 +26,11 @@ const GROUP: &str = "stockstream-demo";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Time between two ticks; at 50ms or slower each delivered tick gets a line.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "100ms")]
+    #[arg(long, value_parser = positive_duration, default_value = "100ms")]
     interval: Duration,
 
     /// Length of the bars' windows.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    #[arg(long, value_parser = positive_duration, default_value = "2s")]
     window: Duration,
 
     /// Stop producing after this long, e.g. 30s (else at Ctrl+C); the last windows then
@@ -116,9 +116,6 @@ fn settings(plan: &Plan) -> anyhow::Result<(produce::Settings, aggregate::Settin
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    if args.interval.is_zero() {
-        bail!("--interval must be above 0");
-    }
     let embedded = !global.brokers_typed && global.profile.is_none();
     // The flags are checked before any cluster is touched, and settled once the cluster
     // has said whether the input topic is new.

@@ -5,13 +5,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::bail;
-use clap::error::ErrorKind;
-use clap::{ArgMatches, FromArgMatches};
 
 use super::backfill::{Backfill, EventRate, Start};
 use super::input::Input;
 use super::pace::Pace;
 use super::source::Origin;
+use crate::cli::{invalid_value, positive_duration, Checked, CrossCheck};
 use crate::record::{now_millis, Symbol};
 use crate::topic_name::TopicName;
 
@@ -25,19 +24,18 @@ Examples:
   stockstream produce --input ticks.jsonl --rate max
   zcat ticks.jsonl.gz | stockstream produce --input - --rate max";
 
-/// `stockstream produce`'s flags.
-#[derive(Debug)]
-pub struct Args(Flags);
+/// `stockstream produce`'s flags, checked together.
+pub type Args = Checked<Flags>;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
-struct Flags {
+pub struct Flags {
     /// Topic to write to. It must exist: stockstream never relies on broker auto-creation.
     #[arg(long, default_value = "stock_prices")]
     topic: TopicName,
 
     /// Time between two records, e.g. 1s or 250ms.
-    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "rate", default_value = "1s")]
+    #[arg(long, value_parser = positive_duration, conflicts_with = "rate", default_value = "1s")]
     interval: Duration,
 
     /// Records per second, or `max` for as many as the broker takes (instead of --interval).
@@ -99,45 +97,20 @@ struct Flags {
     sequence: bool,
 }
 
-impl Flags {
-    /// The checks that span several flags and the wall clock, as usage errors.
+impl CrossCheck for Flags {
+    /// The checks that span several flags and the wall clock.
     fn check(&self) -> Result<(), clap::Error> {
         if let Some(b) = self.backfill() {
-            b.check(self.count, now_millis()).map_err(|why| {
-                clap::Error::raw(
-                    ErrorKind::ValueValidation,
-                    format!("invalid value for '--start <TIME>': {why}"),
-                )
-            })?;
+            b.check(self.count, now_millis())
+                .map_err(|why| invalid_value("--start <TIME>", why))?;
         }
         Ok(())
     }
+}
 
+impl Flags {
     fn backfill(&self) -> Option<Backfill> {
         Some(Backfill::new(self.start?, self.event_rate?))
-    }
-}
-
-impl FromArgMatches for Args {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let flags = Flags::from_arg_matches(matches)?;
-        flags.check()?;
-        Ok(Args(flags))
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)?;
-        self.0.check()
-    }
-}
-
-impl clap::Args for Args {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        Flags::augment_args(cmd)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        Flags::augment_args_for_update(cmd)
     }
 }
 
@@ -177,13 +150,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_args(Args(args): Args) -> anyhow::Result<Self> {
+    pub fn from_args(Checked(args): Args) -> anyhow::Result<Self> {
         let pace = match args.rate {
             Some(Rate::Max) => Pace::Max,
             Some(Rate::PerSecond(n)) => Pace::Every(Duration::from_secs_f64(1.0 / n)),
-            None if args.interval.is_zero() => {
-                bail!("--interval must be above 0 (use --rate max for no pause)")
-            }
             None => Pace::Every(args.interval),
         };
         if args.count == Some(0) {

@@ -271,13 +271,19 @@ fn finish(
     (sent, failed + unaccounted)
 }
 
+/// A rate as typed: 1.5 stays 1.5 (not 2), 1000 stays 1000.
+fn rate_text(per_second: f64) -> String {
+    let text = format!("{per_second:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn describe_pace(settings: &Settings) -> String {
     let pace = match settings.pace {
         Pace::Max => "as fast as the broker takes them".to_string(),
         Pace::Every(d) if d >= Duration::from_secs(1) => {
             format!("one every {}", humantime::format_duration(d))
         }
-        Pace::Every(d) => format!("{:.0} records/s", 1.0 / d.as_secs_f64()),
+        Pace::Every(d) => format!("{} records/s", rate_text(1.0 / d.as_secs_f64())),
     };
     let mut stop = Vec::new();
     if let Some(c) = settings.count {
@@ -290,5 +296,20 @@ fn describe_pace(settings: &Settings) -> String {
         format!("{pace}; Ctrl+C to stop")
     } else {
         format!("{pace}; stops after {}", stop.join(" or "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_text;
+    use std::time::Duration;
+
+    #[test]
+    fn a_fractional_rate_is_shown_as_typed() {
+        // --rate 1.5 becomes one record every 666.666666ms.
+        let every = Duration::from_secs_f64(1.0 / 1.5);
+        assert_eq!(rate_text(1.0 / every.as_secs_f64()), "1.5");
+        assert_eq!(rate_text(1000.0), "1000");
+        assert_eq!(rate_text(0.25), "0.25");
     }
 }
