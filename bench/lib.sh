@@ -33,3 +33,21 @@ ratio() {
 mb() {
     awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
 }
+
+# aggregate_rate TOPIC NAME GUARANTEE [FLAG...]: drains TOPIC with `aggregate --from earliest
+# --stop-at-end` under group, output topic and instance id named after NAME, and the given
+# flags; checks that it read $COUNT records; prints "RECORDS_PER_S PEAK_RSS_KB COMMITS".
+aggregate_rate() {
+    local topic=$1 name=$2 guarantee=$3 got records rate commits
+    shift 3
+    /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" --color never -b "$BROKER" aggregate --topic "$topic" \
+        --group "bench-$name" --output-topic "bars-$name" --output-retention forever --from earliest \
+        --guarantee "$guarantee" --stop-at-end --no-console --progress-interval 1h --instance-id "bench-$name" \
+        "$@" >/dev/null 2>"$WORK/ss.err" || { cat "$WORK/ss.err" >&2; exit 1; }
+    # "📋 Summary: 5000000 records read, …; 3.21s from first to last record (1557632
+    #  records/s); 31 commits, median 24 ms, p99 60 ms, longest 61 ms"
+    got=$(sed -n 's/.*Summary: \([0-9]*\) records read.*(\([0-9]*\) records\/s); \([0-9]*\) commits.*/\1 \2 \3/p' "$WORK/ss.err")
+    read -r records rate commits <<<"$got"
+    [[ "$records" == "$COUNT" ]] || { echo "aggregate read ${records:-no} records of $COUNT" >&2; cat "$WORK/ss.err" >&2; exit 1; }
+    echo "$rate $(tail -1 "$WORK/rss") $commits"
+}
