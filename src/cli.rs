@@ -61,7 +61,8 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "STOCKSTREAM_BROKERS",
-        default_value = "localhost:9092"
+        default_value = "localhost:9092",
+        value_parser = parse_brokers
     )]
     pub brokers: String,
 
@@ -288,5 +289,78 @@ mod tests {
         assert!(ColorChoice::Always.enabled(false));
         assert!(!ColorChoice::Never.enabled(true));
         assert!(!ColorChoice::Auto.enabled(false));
+    }
+}
+
+/// `-b`: a comma-separated list of `host:port` (or `host`, port 9092; `[v6]:port`; an
+/// optional `SCHEME://` prefix, as librdkafka accepts), checked before any broker is asked.
+fn parse_brokers(text: &str) -> Result<String, String> {
+    const EXAMPLE: &str = "expected host:port, comma-separated, e.g. localhost:9092";
+    if text.trim().is_empty() {
+        return Err(format!("no broker given ({EXAMPLE})"));
+    }
+    for entry in text.split(',') {
+        let entry = entry.trim();
+        let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+        let (host, port) = match address.strip_prefix('[') {
+            Some(v6) => {
+                let (host, rest) = v6.split_once(']').ok_or_else(|| {
+                    format!("`{entry}`: no `]` after an IPv6 address ({EXAMPLE})")
+                })?;
+                (host, rest.strip_prefix(':'))
+            }
+            None => match address.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            },
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(format!("`{entry}`: no host name ({EXAMPLE})"));
+        }
+        if let Some(port) = port {
+            if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+                return Err(format!(
+                    "`{entry}`: the port `{port}` is not a number from 1 to 65535 ({EXAMPLE})"
+                ));
+            }
+        }
+    }
+    Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod broker_list_tests {
+    use super::parse_brokers;
+
+    #[test]
+    fn broker_lists_librdkafka_takes_are_accepted() {
+        for ok in [
+            "localhost:9092",
+            "a:1,b:2",
+            "kafka-1",
+            "SASL_SSL://broker.example.com:9093",
+            "[::1]:9092",
+            " 127.0.0.1:9092 ",
+        ] {
+            assert!(parse_brokers(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_broker_list_says_what_is_wrong() {
+        for (bad, says) in [
+            ("", "no broker given"),
+            ("   ", "no broker given"),
+            ("host:notaport", "the port `notaport`"),
+            ("host:0", "the port `0`"),
+            ("host:70000", "the port `70000`"),
+            (":9092", "no host name"),
+            ("a:1,,b:2", "no host name"),
+            ("[::1:9092", "no `]`"),
+        ] {
+            let err = parse_brokers(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(err.contains("localhost:9092"), "{bad}: {err}");
+        }
     }
 }

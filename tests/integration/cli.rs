@@ -170,6 +170,12 @@ fn bad_values_are_refused_before_any_broker_is_contacted() {
             "--update-interval",
         ),
         (&["demo", "--interval", "0"], "--interval"),
+        (&["topic", "list", "-b", ""], "--brokers"),
+        (
+            &["topic", "list", "-b", "host:notaport"],
+            "the port `notaport`",
+        ),
+        (&["produce", "-b", "a:9092,:9093"], "no host name"),
     ] {
         // Nothing listens on port 1: a run that tried to connect would wait its --timeout.
         let mut cmd = stockstream();
