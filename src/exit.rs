@@ -11,7 +11,7 @@ pub const UNREACHABLE: u8 = 3;
 pub const TOPIC_MISSING: u8 = 4;
 /// The topic already exists.
 pub const TOPIC_EXISTS: u8 = 5;
-/// A second Ctrl+C cut the graceful stop short.
+/// A second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered.
 pub const INTERRUPTED: u8 = 130;
 
 /// Failures a script may want to tell apart, each with its own exit code.
@@ -39,6 +39,9 @@ pub enum Failure {
     },
     #[error("topic `{topic}` already exists on {brokers}\n  hint: pass --if-not-exists to accept an existing topic")]
     TopicExists { topic: String, brokers: String },
+    /// Ctrl+C or SIGTERM while waiting for the first answer: nothing was done.
+    #[error("stopped before Kafka at {brokers} answered; nothing was done")]
+    Stopped { brokers: String },
 }
 
 impl Failure {
@@ -47,8 +50,15 @@ impl Failure {
             Failure::Unreachable { .. } | Failure::Rejected { .. } => UNREACHABLE,
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
+            Failure::Stopped { .. } => INTERRUPTED,
         }
     }
+}
+
+/// Whether the error is a stop asked for by Ctrl+C or SIGTERM.
+pub fn stopped(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| matches!(e.downcast_ref::<Failure>(), Some(Failure::Stopped { .. })))
 }
 
 /// The exit code for an error: the first typed failure in its chain decides.

@@ -40,6 +40,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout has gone (`| head`): nothing more to say, and no failure.
         Err(err) if stdout::reader_gone(&err) => ExitCode::SUCCESS,
+        // A stop asked for before anything was done: said plainly, not as a failure.
+        Err(err) if exit::stopped(&err) => {
+            tracing::warn!(target: "stockstream", "{err:#}");
+            exit::code_for(&err)
+        }
         Err(err) => {
             tracing::error!(target: "stockstream", critical = true, "{err:#}");
             exit::code_for(&err)

@@ -2,7 +2,7 @@
 //! the second exits at once with code 130.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 
@@ -25,6 +25,15 @@ impl Stop {
     }
 }
 
+/// The stop Ctrl+C sets, once installed.
+static INSTALLED: OnceLock<Stop> = OnceLock::new();
+
+/// Whether Ctrl+C or SIGTERM asked the program to stop: for waits no `Stop` is handed to,
+/// such as the first contact with the brokers.
+pub fn stop_requested() -> bool {
+    INSTALLED.get().is_some_and(Stop::requested)
+}
+
 /// Installs the handler. Call once per process.
 pub fn install() -> anyhow::Result<Stop> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -41,5 +50,7 @@ pub fn install() -> anyhow::Result<Stop> {
         }
     })
     .context("installing the Ctrl+C / SIGTERM handler")?;
-    Ok(Stop(flag))
+    let stop = Stop(flag);
+    let _ = INSTALLED.set(stop.clone());
+    Ok(stop)
 }

@@ -439,7 +439,9 @@ pub fn reach(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Metadata> {
         .admin_config()
         .create_client(Observer::default())
         .context("creating a Kafka client (check the -X settings)")?;
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut said_waiting = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match probe
@@ -458,6 +460,22 @@ pub fn reach(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Metadata> {
                         cause,
                     }
                     .into());
+                }
+                // Each try lasts at most 250 ms, so a Ctrl+C is heard within about that.
+                if crate::signals::stop_requested() {
+                    return Err(Failure::Stopped {
+                        brokers: kafka.brokers().to_string(),
+                    }
+                    .into());
+                }
+                if !said_waiting && started.elapsed() >= Duration::from_secs(1) {
+                    said_waiting = true;
+                    tracing::info!(
+                        target: "stockstream",
+                        "⏳ Waiting for Kafka at {} (up to {}; Ctrl+C stops)",
+                        kafka.brokers(),
+                        humantime::format_duration(timeout)
+                    );
                 }
                 if Instant::now() >= deadline {
                     let cause = probe

@@ -196,3 +196,34 @@ fn bad_values_are_refused_before_any_broker_is_contacted() {
         assert!(!run.stderr.contains("ms)"), "{args:?}: {}", run.stderr);
     }
 }
+
+#[test]
+fn a_stop_while_waiting_for_the_brokers_ends_the_wait_at_once() {
+    for (command, signal) in [("produce", libc::SIGINT), ("aggregate", libc::SIGTERM)] {
+        // Nothing listens on port 1: without the stop, each would wait its 20 s.
+        let mut cmd = stockstream();
+        cmd.args(["-b", "127.0.0.1:1", command, "--timeout", "20s"]);
+        let job = crate::support::Running::spawn(cmd);
+        std::thread::sleep(Duration::from_millis(1500));
+        let asked = std::time::Instant::now();
+        let run = job.signal_and_wait(signal, Duration::from_secs(10));
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{command} took {:?} to stop",
+            asked.elapsed()
+        );
+        run.assert_code(130);
+        assert!(
+            run.stderr
+                .contains("stopped before Kafka at 127.0.0.1:1 answered; nothing was done"),
+            "{command}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("Waiting for Kafka at 127.0.0.1:1"),
+            "{command} said nothing while it waited: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("CRITICAL"), "{}", run.stderr);
+    }
+}
