@@ -39,6 +39,9 @@ pub enum Failure {
     },
     #[error("topic `{topic}` already exists on {brokers}\n  hint: pass --if-not-exists to accept an existing topic")]
     TopicExists { topic: String, brokers: String },
+    /// The user answered no to `topic delete`'s question.
+    #[error("topic `{topic}` not deleted: the answer was not yes")]
+    Declined { topic: String },
     /// Ctrl+C or SIGTERM while waiting for the first answer: nothing was done.
     #[error("stopped before Kafka at {brokers} answered; nothing was done")]
     Stopped { brokers: String },
@@ -51,14 +54,20 @@ impl Failure {
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
             Failure::Stopped { .. } => INTERRUPTED,
+            Failure::Declined { .. } => FAILURE,
         }
     }
 }
 
-/// Whether the error is a stop asked for by Ctrl+C or SIGTERM.
-pub fn stopped(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| matches!(e.downcast_ref::<Failure>(), Some(Failure::Stopped { .. })))
+/// Whether the error is the user's own choice (a stop by Ctrl+C or SIGTERM, a "no" to a
+/// question) rather than a fault: it is said plainly, with its exit code.
+pub fn chosen(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<Failure>(),
+            Some(Failure::Stopped { .. } | Failure::Declined { .. })
+        )
+    })
 }
 
 /// The exit code for an error: the first typed failure in its chain decides.

@@ -40,8 +40,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout has gone (`| head`): nothing more to say, and no failure.
         Err(err) if stdout::reader_gone(&err) => ExitCode::SUCCESS,
-        // A stop asked for before anything was done: said plainly, not as a failure.
-        Err(err) if exit::stopped(&err) => {
+        // The user's own choice (a stop before anything was done, a "no"): said plainly.
+        Err(err) if exit::chosen(&err) => {
             tracing::warn!(target: "stockstream", "{err:#}");
             exit::code_for(&err)
         }

@@ -47,7 +47,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         None => false,
         Some(topic) => {
             if !args.yes && !confirm(name, topic.partitions.len())? {
-                bail!("not deleted: the answer was not yes");
+                return Err(Failure::Declined {
+                    topic: name.to_string(),
+                }
+                .into());
             }
             admin
                 .delete(name)
