@@ -551,10 +551,8 @@ impl Sink {
             },
         };
         match answer {
-            Err(Stuck) => {
-                self.drop_waiting();
-                self.stuck(COMMITTING).map(|_| Some(Outcome::NotCommitted))
-            }
+            // Both paths drop the waiting output: it was past the last commit.
+            Err(Stuck) => self.stuck(COMMITTING).map(|()| Some(Outcome::NotCommitted)),
             Ok((Ok(()), offsets, commit)) => {
                 self.offsets_times.record(offsets);
                 self.commit_times.record(commit);
@@ -572,7 +570,6 @@ impl Sink {
             }
             Ok((Err((step, e)), _, _)) => {
                 tracing::debug!(target: LOG, "{step} failed");
-                self.drop_waiting();
                 self.failed(e).map(|()| Some(Outcome::NotCommitted))
             }
         }
