@@ -73,7 +73,33 @@ impl Symbol {
 
     /// The symbol named by a record key or wire value, exactly as spelled there.
     pub fn from_wire(s: &str) -> Option<Symbol> {
-        Symbol::ALL.into_iter().find(|sym| sym.as_str() == s)
+        Symbol::from_bytes(s.as_bytes())
+    }
+
+    /// As `from_wire`, from raw bytes (a key or a JSON string's contents). Four-letter
+    /// tickers are compared as one 32-bit word: this runs once per record read.
+    pub fn from_bytes(b: &[u8]) -> Option<Symbol> {
+        const fn word(s: &[u8; 4]) -> u32 {
+            u32::from_le_bytes(*s)
+        }
+        const AAPL: u32 = word(b"AAPL");
+        const AMZN: u32 = word(b"AMZN");
+        const MSFT: u32 = word(b"MSFT");
+        const TSLA: u32 = word(b"TSLA");
+        const META: u32 = word(b"META");
+        const NFLX: u32 = word(b"NFLX");
+        if let Ok(four) = <[u8; 4]>::try_from(b) {
+            return Some(match word(&four) {
+                AAPL => Symbol::AAPL,
+                AMZN => Symbol::AMZN,
+                MSFT => Symbol::MSFT,
+                TSLA => Symbol::TSLA,
+                META => Symbol::META,
+                NFLX => Symbol::NFLX,
+                _ => return None,
+            });
+        }
+        (<[u8; 5]>::try_from(b).ok()? == *b"GOOGL").then_some(Symbol::GOOGL)
     }
 }
 
@@ -494,6 +520,20 @@ mod tests {
             );
         }
         assert_eq!(Symbol::from_wire("aapl"), None);
+        for other in [
+            "", "AAP", "AAPLX", "GOOG", "GOOGLE", "GOOGl", "AAPL ", " AAPL", "IBM",
+        ] {
+            assert_eq!(Symbol::from_bytes(other.as_bytes()), None, "{other:?}");
+        }
+    }
+
+    proptest! {
+        /// The word-wise lookup answers exactly what comparing the names one by one does.
+        #[test]
+        fn symbol_lookup_matches_the_names(bytes in proptest::collection::vec(prop_oneof![Just(b'A'), Just(b'G'), Just(b'L'), Just(b'O'), any::<u8>()], 0..7)) {
+            let by_name = Symbol::ALL.into_iter().find(|s| s.as_str().as_bytes() == bytes.as_slice());
+            prop_assert_eq!(Symbol::from_bytes(&bytes), by_name);
+        }
     }
 
     proptest! {

@@ -9,6 +9,10 @@ use super::{StockRecord, Symbol};
 /// The record if `bytes` has the common shape; `None` means "ask the general decoder".
 pub fn parse(bytes: &[u8]) -> Option<StockRecord> {
     let mut p = Cursor { bytes, at: 0 };
+    if let Some(record) = p.compact() {
+        return Some(record);
+    }
+    p.at = 0;
     p.space();
     p.eat(b'{')?;
     p.key(b"symbol")?;
@@ -42,26 +46,70 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
+    /// The spelling without white space (stockstream's own, and that of most writers): its
+    /// punctuation and names compared as whole words rather than byte by byte.
+    #[inline(always)]
+    fn compact(&mut self) -> Option<StockRecord> {
+        self.literal(br#"{"symbol":""#)?;
+        let symbol = self.symbol_name()?;
+        self.literal(br#"","price":"#)?;
+        let price = self.number()?;
+        self.literal(br#","volume":"#)?;
+        let volume = self.unsigned()?;
+        self.literal(br#","timestamp":"#)?;
+        let timestamp = self.number()?;
+        self.literal(b"}")?;
+        (self.at == self.bytes.len()).then_some(StockRecord {
+            symbol,
+            price,
+            volume,
+            timestamp,
+        })
+    }
+
+    /// Exactly `text`, next.
+    #[inline(always)]
+    fn literal<const N: usize>(&mut self, text: &[u8; N]) -> Option<()> {
+        let end = self.at + N;
+        let got: &[u8; N] = self.bytes.get(self.at..end)?.try_into().ok()?;
+        (got == text).then(|| self.at = end)
+    }
+
+    /// The letters of a symbol, up to (not including) the closing quote.
+    #[inline(always)]
+    fn symbol_name(&mut self) -> Option<Symbol> {
+        let start = self.at;
+        while self.peek()?.is_ascii_uppercase() {
+            self.at += 1;
+        }
+        Symbol::from_bytes(&self.bytes[start..self.at])
+    }
+
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
 
+    #[inline(always)]
     fn space(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }
     }
 
+    #[inline(always)]
     fn eat(&mut self, b: u8) -> Option<()> {
         (self.peek()? == b).then(|| self.at += 1)
     }
 
     /// `"name"` then `:`, with optional white space around the colon.
-    fn key(&mut self, name: &[u8]) -> Option<()> {
+    #[inline(always)]
+    fn key<const N: usize>(&mut self, name: &[u8; N]) -> Option<()> {
         self.space();
         self.eat(b'"')?;
-        let end = self.at + name.len();
-        (self.bytes.get(self.at..end)? == name).then_some(())?;
+        let end = self.at + N;
+        let got: &[u8; N] = self.bytes.get(self.at..end)?.try_into().ok()?;
+        (got == name).then_some(())?;
         self.at = end;
         self.eat(b'"')?;
         self.space();
@@ -70,26 +118,25 @@ impl Cursor<'_> {
         Some(())
     }
 
-    fn next_key(&mut self, name: &[u8]) -> Option<()> {
+    #[inline(always)]
+    fn next_key<const N: usize>(&mut self, name: &[u8; N]) -> Option<()> {
         self.space();
         self.eat(b',')?;
         self.key(name)
     }
 
     /// A plain (escape-free) string naming a known symbol.
+    #[inline(always)]
     fn symbol(&mut self) -> Option<Symbol> {
         self.eat(b'"')?;
-        let start = self.at;
-        while self.peek()?.is_ascii_uppercase() {
-            self.at += 1;
-        }
-        let name = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        let symbol = self.symbol_name()?;
         self.eat(b'"')?;
-        Symbol::from_wire(name)
+        Some(symbol)
     }
 
     /// A JSON number, strictly by JSON's grammar (no `+`, no leading zeros, no `.5`, no
     /// `inf`), parsed with correct rounding. Overflow to infinity gives up.
+    #[inline(always)]
     fn number(&mut self) -> Option<f64> {
         let start = self.at;
         let negative = self.peek() == Some(b'-');
@@ -132,6 +179,7 @@ impl Cursor<'_> {
     }
 
     /// Reads digits onto `mantissa` (None once it overflows); returns it and the count.
+    #[inline(always)]
     fn accumulate(&mut self, mantissa: Option<u64>) -> (Option<u64>, usize) {
         let start = self.at;
         let Some(mut m) = mantissa else {
@@ -164,6 +212,7 @@ impl Cursor<'_> {
 
     /// A JSON integer that fits a u64; anything else (sign, fraction, exponent, a leading
     /// zero) gives up.
+    #[inline(always)]
     fn unsigned(&mut self) -> Option<u64> {
         let start = self.at;
         let (value, count) = self.accumulate(Some(0));
@@ -176,12 +225,14 @@ impl Cursor<'_> {
         value
     }
 
+    #[inline(always)]
     fn digits(&mut self) {
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
         }
     }
 
+    #[inline(always)]
     fn one_or_more_digits(&mut self) -> Option<()> {
         let start = self.at;
         self.digits();

@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{decode, RecordError, StockRecord, ValidRecord};
+use super::{decode, RecordError, StockRecord, Symbol, ValidRecord};
 
 /// The latest event time a record may carry: the end of year 9999, in ms.
 #[cfg(test)]
@@ -92,7 +92,7 @@ impl Tick {
             });
         }
         let record = decode(bytes)?;
-        if key != Some(record.symbol.as_str().as_bytes()) {
+        if key.and_then(Symbol::from_bytes) != Some(record.symbol) {
             return Err(RecordError::KeyMismatch {
                 key: key.map(|k| String::from_utf8_lossy(k).chars().take(40).collect()),
                 symbol: record.symbol,
