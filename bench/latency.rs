@@ -96,6 +96,7 @@ fn main() {
     let Input { ticks, partitions } = read_ticks(brokers, input, window_ms);
 
     let mut latencies = Vec::new();
+    let mut by_second: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
     for (key, revs) in &revisions {
         let Some(stamps) = ticks.get(key) else {
             continue;
@@ -105,6 +106,7 @@ fn main() {
             let n = usize::try_from(*trades).unwrap_or(0).min(stamps.len());
             for stamp in &stamps[seen.min(n)..n] {
                 latencies.push(arrived - stamp);
+                by_second.entry(stamp / 1000).or_default().push(arrived - stamp);
             }
             seen = seen.max(n);
         }
@@ -114,6 +116,18 @@ fn main() {
         std::process::exit(1);
     }
     println!("ticks {}", summary(latencies));
+    if std::env::var_os("LATENCY_WORST").is_some() {
+        // The seconds (by tick stamp) with the slowest ticks: where the tail comes from.
+        let mut worst: Vec<(i64, i64, usize)> = by_second
+            .iter()
+            .map(|(s, l)| (*l.iter().max().unwrap_or(&0), *s, l.len()))
+            .collect();
+        worst.sort_unstable_by(|a, b| b.cmp(a));
+        for (max, second, n) in worst.iter().take(10) {
+            let first = by_second.keys().next().copied().unwrap_or(*second);
+            println!("    second {:>3}: max {max} ms over {n} ticks", second - first);
+        }
+    }
 
     // Final bars: from the stamp of the first tick that let the window close.
     let mut closing = Vec::new();

@@ -170,9 +170,11 @@ impl Kafka {
             .set("message.timeout.ms", "10000")
             // A transaction begun right after a commit is refused (CONCURRENT_TRANSACTIONS)
             // until the broker has written the commit's markers; librdkafka asks again after
-            // this backoff, doubling. Its default of 100 ms would add 100 ms to every commit
-            // of back-to-back transactions (Kafka's Java client uses 20 ms here).
-            .set("retry.backoff.ms", "5");
+            // this backoff, doubling up to the maximum. Its defaults (100 ms, doubling up to
+            // 1 s) would add 100 ms or more to every commit of back-to-back transactions
+            // (Kafka's Java client asks again every 20 ms here).
+            .set("retry.backoff.ms", "5")
+            .set("retry.backoff.max.ms", "20");
         if let Some(id) = transactional_id {
             cfg.set("transactional.id", id)
                 .set("transaction.timeout.ms", "10000");
