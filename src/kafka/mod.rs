@@ -17,9 +17,11 @@ use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerCon
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
 
+mod flush;
 pub mod library;
 pub mod profile;
 mod setting;
+pub use flush::flush;
 pub use setting::{Setting, SettingParser, PASSWORD_ENV};
 
 /// Connection settings shared by every client a command makes.

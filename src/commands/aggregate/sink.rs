@@ -37,7 +37,7 @@ use super::txn::{Reply, Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
-use crate::kafka::{CreateClient as _, Observer};
+use crate::kafka::{self, CreateClient as _, Observer};
 use crate::record::Symbol;
 use crate::signals::Stop;
 
@@ -512,7 +512,7 @@ impl Sink {
             // commit to report it. Flushing first also means the broker has accepted this
             // transaction (its output partitions) before the offsets are added, so adding
             // them is not refused while the previous commit's markers are being written.
-            let _ = p.flush(timeout);
+            let _ = kafka::flush(p, timeout);
             if offsets.count() > 0 {
                 if let Err(e) = p.send_offsets_to_transaction(&offsets, &group, timeout) {
                     return (Err((SENDING_OFFSETS, e)), began.elapsed(), Duration::ZERO);
@@ -695,15 +695,12 @@ impl Sink {
         self.txn
             .producer()
             .purge(PurgeConfig::default().queue().inflight());
-        let _ = self.txn.producer().flush(Duration::from_secs(5));
+        let _ = kafka::flush(self.txn.producer(), Duration::from_secs(5));
     }
 
     /// At-least-once: waits until every output record is acknowledged.
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        let flushed = self
-            .txn
-            .producer()
-            .flush(self.timeout)
+        let flushed = kafka::flush(self.txn.producer(), self.timeout)
             .context("waiting for output records to be delivered");
         self.stop_refused()?;
         flushed?;
@@ -744,7 +741,7 @@ impl Sink {
         if self.in_transaction || self.broken {
             let _ = self.abort();
         }
-        let _ = self.txn.producer().flush(self.timeout);
+        let _ = kafka::flush(self.txn.producer(), self.timeout);
     }
 }
 

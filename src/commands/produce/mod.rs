@@ -234,7 +234,7 @@ fn finish(
     if pending > 0 {
         tracing::info!(target: LOG, "⏳ Waiting for the last records in flight: {}", thousands(pending));
     }
-    if producer.flush(settings.flush_timeout).is_err() {
+    if crate::kafka::flush(producer, settings.flush_timeout).is_err() {
         tracing::warn!(
             target: LOG,
             "records still in flight after --flush-timeout {}; giving them up",
@@ -242,7 +242,7 @@ fn finish(
         );
         // A purged record gets a failed delivery report, so it is counted and logged.
         producer.purge(PurgeConfig::default().queue().inflight());
-        let _ = producer.flush(Duration::from_secs(1));
+        let _ = crate::kafka::flush(producer, Duration::from_secs(1));
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let (delivered, failed) = (deliveries.delivered(), deliveries.failed());
