@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 /// Any failure without a more specific code (including undelivered records).
 pub const FAILURE: u8 = 1;
+/// A usage error: a flag's value is refused, or librdkafka refuses a client setting (from
+/// -X or a profile) or their combination.
+pub const USAGE: u8 = 2;
 /// No broker answered within the timeout, or the connection was refused (TLS, authentication).
 pub const UNREACHABLE: u8 = 3;
 /// The topic does not exist.
@@ -39,6 +42,14 @@ pub enum Failure {
     },
     #[error("topic `{topic}` already exists on {brokers}\n  hint: pass --if-not-exists to accept an existing topic")]
     TopicExists { topic: String, brokers: String },
+    /// librdkafka refused a client setting, or the combination of them, when the client was
+    /// built: a usage error.
+    #[error("{what}: {cause}\n  hint: {hint}")]
+    Setting {
+        what: String,
+        cause: String,
+        hint: String,
+    },
     /// The user answered no to `topic delete`'s question.
     #[error("topic `{topic}` not deleted: the answer was not yes")]
     Declined { topic: String },
@@ -55,6 +66,7 @@ impl Failure {
             Failure::TopicExists { .. } => TOPIC_EXISTS,
             Failure::Stopped { .. } => INTERRUPTED,
             Failure::Declined { .. } => FAILURE,
+            Failure::Setting { .. } => USAGE,
         }
     }
 }

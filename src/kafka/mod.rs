@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
@@ -188,6 +188,9 @@ impl Kafka {
 
 /// Creating a client with an error that never quotes a secret: librdkafka's message for a
 /// refused setting holds its value (`-X sasl.pasword=…`, a typo, would show the password).
+/// A refusal is a usage error (exit 2): each `-X` was checked alone as it was parsed, so what
+/// is left is a profile's setting or a combination (`acks=1` with idempotence, a missing
+/// certificate file).
 pub trait CreateClient {
     fn create_client<C, T>(&self, context: C) -> anyhow::Result<T>
     where
@@ -201,14 +204,34 @@ impl CreateClient for ClientConfig {
         C: ClientContext,
         T: FromClientConfigAndContext<C>,
     {
-        self.create_with_context(context).map_err(|e| match e {
-            KafkaError::ClientConfig(_, description, key, value) => {
-                anyhow!(
-                    "librdkafka refused the setting `{key}`: {}",
-                    setting::without_secret(&key, &value, &description)
-                )
+        self.create_with_context(context).map_err(|e| {
+            let (what, cause) = match e {
+                KafkaError::ClientConfig(_, description, key, value) => (
+                    format!(
+                        "librdkafka refused the setting `{:?}`",
+                        Setting::new(&key, &value)
+                    ),
+                    description,
+                ),
+                KafkaError::ClientCreation(cause) => {
+                    ("librdkafka refused the client settings".to_string(), cause)
+                }
+                other => return anyhow::Error::new(other),
+            };
+            let settings = self
+                .config_map()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()));
+            Failure::Setting {
+                what,
+                cause: setting::without_secrets(settings, cause.trim()),
+                hint: format!(
+                    "check the -X settings and the profile's (-v shows the whole client \
+                     configuration); {}",
+                    library::settings_hint()
+                ),
             }
-            other => anyhow::Error::new(other),
+            .into()
         })
     }
 }
