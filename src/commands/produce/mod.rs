@@ -281,7 +281,9 @@ fn describe_pace(settings: &Settings) -> String {
     let pace = match settings.pace {
         Pace::Max => "as fast as the broker takes them".to_string(),
         Pace::Every(d) if d >= Duration::from_secs(1) => {
-            format!("one every {}", humantime::format_duration(d))
+            // To the millisecond: --rate 0.3 is one every 3s 333ms, not …333us 333ns.
+            let shown = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            format!("one every {}", humantime::format_duration(shown))
         }
         Pace::Every(d) => format!("{} records/s", rate_text(1.0 / d.as_secs_f64())),
     };
