@@ -1,16 +1,14 @@
 //! The command line as the user typed it: global flags shared by every subcommand and the
 //! subcommand enum. Turning these raw values into settings happens in the commands.
 
-use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{
-    ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
-};
+use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::commands::{aggregate, completions, demo, man, produce, profile, topic};
 use crate::kafka::{Setting, SettingParser};
+use crate::terminal::{ColorChoice, Terminal};
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
@@ -30,6 +28,7 @@ impl Cli {
         let mut cli = Cli::from_arg_matches(&matches)
             .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
         cli.global.brokers_typed = brokers_typed(&matches);
+        cli.global.terminal = Terminal::detect(cli.global.color);
         cli
     }
 }
@@ -82,7 +81,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "STOCKSTREAM_CONFIG", value_name = "FILE")]
     pub config_file: Option<std::path::PathBuf>,
 
-    /// When to color the output (NO_COLOR in the environment turns `auto` off).
+    /// When to color logs, tables and the live bar table (`auto`: where the output is a
+    /// terminal, unless NO_COLOR is set).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "STOCKSTREAM_COLOR")]
     pub color: ColorChoice,
 
@@ -98,6 +98,11 @@ pub struct GlobalArgs {
     /// STOCKSTREAM_BROKERS or the default. Set by `Cli::parse_args`.
     #[arg(skip)]
     pub brokers_typed: bool,
+
+    /// Colour and live drawing, decided once from --color and the streams. Set by
+    /// `Cli::parse_args`.
+    #[arg(skip)]
+    pub terminal: Terminal,
 }
 
 impl GlobalArgs {
@@ -106,34 +111,6 @@ impl GlobalArgs {
         let v = i8::try_from(self.verbose.min(2)).unwrap_or(2);
         let q = i8::try_from(self.quiet.min(2)).unwrap_or(2);
         v - q
-    }
-
-    /// Whether logs on stderr get color.
-    pub fn color_stderr(&self) -> bool {
-        self.color.enabled(std::io::stderr().is_terminal())
-    }
-}
-
-/// When to use color.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Color when writing to a terminal and NO_COLOR is not set.
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
-}
-
-impl ColorChoice {
-    pub fn enabled(self, is_terminal: bool) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
     }
 }
 
@@ -282,13 +259,6 @@ mod tests {
             );
         }
         assert!(positive_duration("soon").unwrap_err().contains("250ms"));
-    }
-
-    #[test]
-    fn color_choice_rules() {
-        assert!(ColorChoice::Always.enabled(false));
-        assert!(!ColorChoice::Never.enabled(true));
-        assert!(!ColorChoice::Auto.enabled(false));
     }
 }
 

@@ -13,6 +13,7 @@ mod record;
 mod signals;
 mod stdout;
 mod table;
+mod terminal;
 mod topic_name;
 
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse_args();
-    logging::init(cli.global.verbosity(), cli.global.color_stderr());
+    logging::init(cli.global.verbosity(), cli.global.terminal.stderr_color);
     let result = match cli.command {
         cli::Command::Produce(args) => commands::produce::run(args, &cli.global),
         cli::Command::Aggregate(args) => commands::aggregate::run(args, &cli.global),

@@ -336,3 +336,32 @@ fn a_profile_setting_librdkafka_refuses_is_a_usage_error_naming_the_profile() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn tables_on_stdout_follow_color() {
+    let dir = std::env::temp_dir().join(unique("stockstream-color"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.toml");
+    std::fs::write(&file, "[profiles.local]\nbrokers = \"127.0.0.1:9092\"\n").unwrap();
+    for (color, bold) in [("always", true), ("never", false), ("auto", false)] {
+        for command in ["list", "show local"] {
+            let mut cmd = stockstream();
+            // `auto` on a pipe: no colour, whatever NO_COLOR says.
+            cmd.env_remove("NO_COLOR")
+                .arg("--config-file")
+                .arg(&file)
+                .args(["--color", color, "profile"])
+                .args(command.split(' '));
+            let run = run_for(cmd, Duration::from_secs(10));
+            run.assert_code(0);
+            assert_eq!(
+                run.stdout.starts_with("\x1b[1m"),
+                bold,
+                "--color {color} profile {command}: {:?}",
+                run.stdout
+            );
+            assert_eq!(run.stdout.contains('\x1b'), bold, "{:?}", run.stdout);
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -28,9 +28,11 @@ use crate::exit::Failure;
 use crate::kafka::{CreateClient as _, Kafka};
 use crate::record::Limits;
 use crate::signals;
+use crate::terminal::Terminal;
 use crate::topic_name::TopicName;
 use context::JobContext;
 use fetch::{Fetcher, Input};
+use output::Console;
 pub use pipeline::Counters;
 use pipeline::Pipeline;
 use sink::Sink;
@@ -294,13 +296,15 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
     let kafka = Kafka::new(global)?;
     let stop = signals::install()?;
-    run_on(&kafka, &settings, &stop).map(|_| ())
+    run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
 }
 
 /// Aggregates on `kafka` until `stop` (or the end, with --stop-at-end); returns the totals.
+/// The bars are shown as `terminal` allows.
 pub fn run_on(
     kafka: &Kafka,
     settings: &Settings,
+    terminal: Terminal,
     stop: &signals::Stop,
 ) -> anyhow::Result<Counters> {
     let topics = prepare_topics(kafka, settings)?;
@@ -323,6 +327,7 @@ pub fn run_on(
     let pipeline = Arc::new(Mutex::new(Pipeline::new(
         engine,
         sink,
+        Console::new(settings.console, terminal),
         settings,
         topics.output_retention,
         stop.clone(),

@@ -13,6 +13,7 @@ use anyhow::{anyhow, Context as _};
 use super::{aggregate, produce};
 use crate::cli::{positive_duration, GlobalArgs};
 use crate::signals::{self, Stop};
+use crate::terminal::Terminal;
 use cluster::Cluster;
 use drain::{drain, wait_until};
 
@@ -144,7 +145,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         }
     );
     let started = Instant::now();
-    let outcome = side_by_side(&cluster, &produce, &aggregate, &ctrl_c, args.duration);
+    let outcome = side_by_side(
+        &cluster,
+        &produce,
+        &aggregate,
+        global.terminal,
+        &ctrl_c,
+        args.duration,
+    );
     // Every client is gone by now: the embedded cluster may stop.
     drop(cluster);
     let (sent, counters) = outcome?;
@@ -169,6 +177,7 @@ fn side_by_side(
     cluster: &Cluster,
     produce: &produce::Settings,
     aggregate: &aggregate::Settings,
+    terminal: Terminal,
     ctrl_c: &Stop,
     duration: Option<Duration>,
 ) -> anyhow::Result<(produce::Sent, aggregate::Counters)> {
@@ -178,12 +187,14 @@ fn side_by_side(
         let aggregating = std::thread::Builder::new()
             .name("aggregate".into())
             .spawn_scoped(scope, || {
-                aggregate::run_on(kafka, aggregate, &stop_aggregate)
+                aggregate::run_on(kafka, aggregate, terminal, &stop_aggregate)
             })
             .context("starting the aggregate thread")?;
         let producing = std::thread::Builder::new()
             .name("produce".into())
-            .spawn_scoped(scope, || produce::run_on(kafka, produce, &stop_producer))
+            .spawn_scoped(scope, || {
+                produce::run_on(kafka, produce, terminal, &stop_producer)
+            })
             // The scope waits for the aggregate thread: it must be told to stop.
             .inspect_err(|_| stop_aggregate.request())
             .context("starting the produce thread")?;

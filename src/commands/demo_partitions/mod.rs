@@ -58,10 +58,7 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let kafka = Kafka::new(global)?;
     let admin = Admin::connect(&kafka, args.timeout)?;
-    let mut walk = Walk::new(
-        Show::new(global.color.enabled(std::io::stdout().is_terminal())),
-        args.step,
-    );
+    let mut walk = Walk::new(Show::new(global.terminal.stdout_color), args.step);
     // A fresh group per run, so that "nothing committed yet" is true at the start.
     let group = format!("stockstream-demo-{}", std::process::id());
     walk.begin("Partitions are lanes");

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Common, Output};
 use crate::kafka::profile::ConfigFile;
 use crate::table::Table;
+use crate::terminal::Terminal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,7 +15,7 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
+pub fn run(args: &Args, file: &ConfigFile, path: &Path, terminal: Terminal) -> anyhow::Result<()> {
     if args.common.output == Output::Json {
         let list: Vec<_> = file
             .profiles
@@ -35,5 +36,5 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
             p.settings.len().to_string(),
         ]);
     }
-    Ok(crate::stdout::write(table.render(false))?)
+    Ok(crate::stdout::write(table.render(terminal.stdout_color))?)
 }

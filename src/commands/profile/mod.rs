@@ -22,7 +22,7 @@ pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
     let path = config_path(global.config_file.as_deref())?;
     let file = ConfigFile::load(&path)?;
     match command {
-        Command::List(args) => list::run(&args, &file, &path),
+        Command::List(args) => list::run(&args, &file, &path, global.terminal),
         Command::Show(args) => show::run(&args, &file, &path, global),
     }
 }

@@ -1,7 +1,6 @@
 //! `profile show NAME`: one profile's brokers and settings; a reference is shown as written,
 //! never resolved, and any other value of a key that may hold a secret is redacted.
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 
 use serde_json::json;
@@ -43,6 +42,7 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> 
     for (k, v) in settings {
         table.row(vec![k.to_string(), v]);
     }
-    let color = global.color.enabled(std::io::stdout().is_terminal());
-    Ok(crate::stdout::write(table.render(color))?)
+    Ok(crate::stdout::write(
+        table.render(global.terminal.stdout_color),
+    )?)
 }

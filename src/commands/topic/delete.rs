@@ -35,7 +35,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let kafka = Kafka::new(global)?;
     let name = args.name.as_str();
     // Refuse before touching the network: a script without --yes is a mistake either way.
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = std::io::stdin().is_terminal() && global.terminal.live;
     if !args.yes && !interactive {
         bail!(
             "refusing to delete topic `{name}` without confirmation: not on a terminal, so I cannot ask.\n  \

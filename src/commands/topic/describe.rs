@@ -73,7 +73,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         }));
     }
 
-    let color = super::color_stdout(global);
+    let color = global.terminal.stdout_color;
     let bold = |s: String| {
         if color {
             Style::new().bold().paint(s).to_string()

@@ -61,6 +61,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         ]);
     }
     Ok(crate::stdout::write(
-        table.render(super::color_stdout(global)),
+        table.render(global.terminal.stdout_color),
     )?)
 }

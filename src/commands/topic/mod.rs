@@ -7,7 +7,6 @@ mod delete;
 mod describe;
 mod list;
 
-use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -57,9 +56,4 @@ impl Common {
     fn json(&self) -> bool {
         self.output == Output::Json
     }
-}
-
-/// Whether stdout tables get color.
-fn color_stdout(global: &GlobalArgs) -> bool {
-    global.color.enabled(std::io::stdout().is_terminal())
 }
