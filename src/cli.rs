@@ -10,9 +10,24 @@ use crate::commands::{aggregate, completions, demo, man, produce, profile, topic
 use crate::kafka::{Setting, SettingParser};
 use crate::terminal::{ColorChoice, Terminal};
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream demo                       # all at once on an embedded cluster: no Kafka needed
+  stockstream topic create               # stock_prices, 5 partitions, on localhost:9092
+  stockstream produce                    # one tick a second into it
+  stockstream aggregate --window 10s     # 10-second bars into stock_aggregates
+  stockstream --profile prod topic list  # a named cluster from the profiles file";
+
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
-#[command(name = "stockstream", version, long_version = long_version(), about, max_term_width = 100)]
+#[command(
+    name = "stockstream",
+    version,
+    long_version = long_version(),
+    about,
+    max_term_width = 100,
+    after_long_help = long_help_end()
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -45,13 +60,19 @@ fn long_version() -> &'static str {
     &TEXT
 }
 
+/// The end of `stockstream --help`: examples, then the exit codes.
+fn long_help_end() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::exit::help())
+}
+
 /// Whether -b/--brokers was on the command line (not from STOCKSTREAM_BROKERS or the default).
 fn brokers_typed(matches: &clap::ArgMatches) -> bool {
     matches.value_source("brokers") == Some(ValueSource::CommandLine)
 }
 
-/// Flags every subcommand accepts.
+/// Flags every subcommand accepts, under a heading of their own in every --help.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Kafka bootstrap servers, comma-separated (host:port,…). Typed here, they win over
     /// --profile; from STOCKSTREAM_BROKERS, the profile's win.
@@ -204,6 +225,90 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command without subcommands of its own, by its words (`["topic", "create"]`),
+    /// built as `stockstream` runs it (global flags handed down).
+    fn leaves() -> Vec<(Vec<String>, clap::Command)> {
+        fn walk(cmd: &clap::Command, path: &[String], out: &mut Vec<(Vec<String>, clap::Command)>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let mut words = path.to_vec();
+                words.push(sub.get_name().to_string());
+                if sub.has_subcommands() {
+                    walk(sub, &words, out);
+                } else {
+                    out.push((words, sub.clone()));
+                }
+            }
+        }
+        let mut root = Cli::command();
+        root.build();
+        let mut all = Vec::new();
+        walk(&root, &[], &mut all);
+        all
+    }
+
+    /// The `stockstream …` commands of a help text's examples, each as its words: a line
+    /// continued with `\` joined, comments, pipes and redirections left out.
+    fn example_commands(help: &str) -> Vec<Vec<String>> {
+        let text = help.replace("\\\n", " ");
+        let mut commands = Vec::new();
+        for line in text.lines() {
+            let line = line.split(" #").next().unwrap_or_default();
+            for part in line.split(" | ").map(str::trim) {
+                if let Some(rest) = part.strip_prefix("stockstream ") {
+                    let words = rest
+                        .split_whitespace()
+                        .take_while(|w| !w.starts_with('>') && !w.starts_with("2>"));
+                    let argv = std::iter::once("stockstream").chain(words);
+                    commands.push(argv.map(str::to_string).collect());
+                }
+            }
+        }
+        commands
+    }
+
+    #[test]
+    fn every_command_s_long_help_has_examples_that_parse() {
+        let all = leaves();
+        assert!(all.len() >= 12, "{}", all.len());
+        for (words, cmd) in all {
+            let help = cmd
+                .get_after_long_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(help.starts_with("Examples:\n"), "{words:?}: {help}");
+            let examples = example_commands(&help);
+            assert!(!examples.is_empty(), "{words:?}: {help}");
+            for argv in examples {
+                assert!(
+                    argv.windows(words.len()).any(|w| w == words.as_slice()),
+                    "{words:?}: an example of another command: {argv:?}"
+                );
+                // clap's own parsing and every value parser; not the cross-flag checks,
+                // which depend on the wall clock.
+                if let Err(e) = Cli::command().try_get_matches_from(&argv) {
+                    panic!("{argv:?}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn global_flags_have_their_own_heading_in_every_help() {
+        let all = leaves();
+        for (words, cmd) in all {
+            let globals = cmd.get_arguments().filter(|a| a.is_global_set()).count();
+            assert_eq!(globals, 7, "{words:?}");
+            for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+                assert_eq!(
+                    arg.get_help_heading(),
+                    Some("Global options"),
+                    "{words:?} {}",
+                    arg.get_id()
+                );
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,63 @@ pub const TOPIC_EXISTS: u8 = 5;
 /// A second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered.
 pub const INTERRUPTED: u8 = 130;
 
+/// Every exit code and what it means, as `stockstream --help` lists them.
+pub const MEANINGS: [(u8, &str); 7] = [
+    (
+        0,
+        "success, also after a graceful stop (Ctrl+C, SIGTERM) and when the reader of stdout \
+         has gone (`| head`)",
+    ),
+    (
+        FAILURE,
+        "failure: for produce, records not delivered or bad --input lines; for topic delete, \
+         no yes to its question",
+    ),
+    (
+        USAGE,
+        "usage error: a bad flag or value, or a client setting librdkafka refuses",
+    ),
+    (
+        UNREACHABLE,
+        "Kafka unreachable within --timeout, or the connection refused (authentication, TLS)",
+    ),
+    (TOPIC_MISSING, "the topic does not exist"),
+    (
+        TOPIC_EXISTS,
+        "the topic already exists (topic create without --if-not-exists)",
+    ),
+    (
+        INTERRUPTED,
+        "a second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered",
+    ),
+];
+
+/// The exit codes as a help section, each meaning wrapped under itself to fit 80 columns.
+pub fn help() -> String {
+    const INDENT: &str = "       ";
+    const WIDTH: usize = 80 - INDENT.len();
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in MEANINGS {
+        let mut lines = vec![String::new()];
+        for word in meaning.split(' ') {
+            let line = lines.last_mut().expect("one line at least");
+            if line.is_empty() {
+                line.push_str(word);
+            } else if line.len() + 1 + word.len() > WIDTH {
+                lines.push(word.to_string());
+            } else {
+                line.push(' ');
+                line.push_str(word);
+            }
+        }
+        text.push_str(&format!(
+            "\n  {code:>3}  {}",
+            lines.join(&format!("\n{INDENT}"))
+        ));
+    }
+    text
+}
+
 /// Failures a script may want to tell apart, each with its own exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -89,4 +146,30 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
         .find_map(|e| e.downcast_ref::<Failure>())
         .map_or(FAILURE, Failure::code);
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_explained_once() {
+        let codes: Vec<u8> = MEANINGS.iter().map(|(code, _)| *code).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(codes, sorted, "in order, each once");
+        for code in [
+            0,
+            FAILURE,
+            USAGE,
+            UNREACHABLE,
+            TOPIC_MISSING,
+            TOPIC_EXISTS,
+            INTERRUPTED,
+        ] {
+            assert!(codes.contains(&code), "{code}");
+        }
+        assert!(help().contains("\n  130  a second Ctrl+C"), "{}", help());
+    }
 }

@@ -13,7 +13,7 @@ Examples:
   stockstream completions fish > ~/.config/fish/completions/stockstream.fish";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The shell to complete for.
     #[arg(value_enum)]

@@ -14,7 +14,7 @@ Examples:
   stockstream man --dir /usr/local/share/man/man1   # stockstream.1, stockstream-produce.1, …";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Write stockstream.1 and one page per subcommand (stockstream-topic-create.1, …) into
     /// this directory instead of printing the main page.

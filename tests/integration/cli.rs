@@ -365,3 +365,77 @@ fn tables_on_stdout_follow_color() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn every_help_has_examples_and_the_global_flags_under_their_own_heading() {
+    for command in [
+        "produce",
+        "aggregate",
+        "topic create",
+        "topic describe",
+        "topic list",
+        "topic delete",
+        "demo-partitions",
+        "demo",
+        "profile list",
+        "profile show",
+        "completions",
+        "man",
+    ] {
+        let mut cmd = stockstream();
+        cmd.args(command.split(' ')).arg("--help");
+        let run = run_for(cmd, Duration::from_secs(10));
+        run.assert_code(0);
+        let help = &run.stdout;
+        let example = format!("Examples:\n  stockstream {command}");
+        assert!(help.contains(&example), "{command}: no examples\n{help}");
+        let (own, global) = help
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{command}: no global heading\n{help}"));
+        for flag in [
+            "--brokers",
+            "-X <KEY=VALUE>",
+            "--profile",
+            "--color",
+            "--verbose",
+        ] {
+            assert!(
+                global.contains(flag) && !own.contains(&format!("  {flag}")),
+                "{command}: {flag} is not under the global heading\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_top_level_long_help_lists_the_exit_codes() {
+    let mut cmd = stockstream();
+    cmd.arg("--help");
+    let run = run_for(cmd, Duration::from_secs(10));
+    run.assert_code(0);
+    let codes = run
+        .stdout
+        .split_once("\nExit codes:\n")
+        .unwrap_or_else(|| panic!("no exit codes in\n{}", run.stdout))
+        .1;
+    for (code, says) in [
+        ("0", "success"),
+        ("1", "failure"),
+        ("2", "usage error"),
+        ("3", "Kafka unreachable"),
+        ("4", "the topic does not exist"),
+        ("5", "the topic already exists"),
+        ("130", "a second Ctrl+C"),
+    ] {
+        assert!(
+            codes.contains(&format!("{code:>5}  {says}")),
+            "exit code {code}:\n{codes}"
+        );
+    }
+    // -h stays a summary.
+    let mut cmd = stockstream();
+    cmd.arg("-h");
+    let run = run_for(cmd, Duration::from_secs(10));
+    run.assert_code(0);
+    assert!(!run.stdout.contains("Exit codes:"), "{}", run.stdout);
+}

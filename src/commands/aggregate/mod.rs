@@ -43,7 +43,18 @@ pub const LOG: &str = "StockAggregator";
 /// `stockstream aggregate`'s flags, checked together.
 pub type Args = Checked<Flags>;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream aggregate --window 10s              # tumbling 10-second bars, exactly-once
+  stockstream aggregate --window 1m --slide 10s   # hopping: a 1-minute bar every 10 seconds
+  # All of the topic's history into a topic of its own, stopping once caught up
+  stockstream aggregate --from earliest --group replay --stop-at-end \\
+    --output-topic bars_replay --output-retention forever
+  # A revision of each open window every second, as JSON lines on stdout
+  stockstream aggregate --emit update --update-interval 1s 2>aggregate.log";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Flags {
     /// Topic to read ticks from.
     #[arg(long, default_value = "stock_prices")]

@@ -24,7 +24,14 @@ pub const LOG: &str = "StockDemo";
 const TOPIC: &str = "stock_prices";
 const GROUP: &str = "stockstream-demo";
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream demo                             # on an embedded cluster; Ctrl+C stops
+  stockstream demo --duration 30s --seed 7     # a reproducible 30-second run
+  stockstream demo -b localhost:9092           # on a real Kafka, exactly-once";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Time between two ticks; at 50ms or slower each delivered tick gets a line.
     #[arg(long, value_parser = positive_duration, default_value = "100ms")]

@@ -27,7 +27,14 @@ pub const LOG: &str = "PartitionDemo";
 /// Steps of the walk, for the "Step n/N" headings.
 const STEPS: usize = 6;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream demo-partitions                  # 3 partitions, 3 records per symbol, then cleans up
+  stockstream demo-partitions --step           # waits for Enter after each step
+  stockstream demo-partitions --keep           # leaves the topic and the group, to look at afterwards";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Topic for the demo. Created when missing (and removed at the end unless --keep);
     /// reused as it is when it exists (and then left in place).

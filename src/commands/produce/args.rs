@@ -28,7 +28,7 @@ Examples:
 pub type Args = Checked<Flags>;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Flags {
     /// Topic to write to. It must exist: stockstream never relies on broker auto-creation.
     #[arg(long, default_value = "stock_prices")]

@@ -9,7 +9,14 @@ use crate::kafka::profile::ConfigFile;
 use crate::table::Table;
 use crate::terminal::Terminal;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream profile list
+  stockstream profile list -o json
+  stockstream --config-file ./clusters.toml profile list";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     common: Common,

@@ -10,7 +10,13 @@ use crate::cli::GlobalArgs;
 use crate::kafka::profile::{shown_value, ConfigFile};
 use crate::table::Table;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream profile show prod                # secrets as their references (env:VAR, file:PATH)
+  stockstream profile show prod -o json";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The profile's name.
     name: String,

@@ -14,7 +14,14 @@ use crate::topic_name::TopicName;
 /// The log target of the topic commands.
 pub const LOG: &str = "TopicAdmin";
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic create                     # stock_prices, 5 partitions
+  stockstream topic create ticks --partitions 12 --config retention.ms=86400000
+  stockstream topic create ticks --if-not-exists -o json   # in scripts: an existing one is fine";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Name of the topic.
     #[arg(default_value = "stock_prices")]

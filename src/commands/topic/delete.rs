@@ -14,7 +14,13 @@ use crate::exit::Failure;
 use crate::kafka::Kafka;
 use crate::topic_name::TopicName;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic delete ticks               # asks first on a terminal
+  stockstream topic delete ticks --yes --if-exists   # in scripts: a missing topic is fine";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Name of the topic.
     name: TopicName,

@@ -12,7 +12,13 @@ use crate::kafka::Kafka;
 use crate::table::Table;
 use crate::topic_name::TopicName;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic describe                   # stock_prices
+  stockstream topic describe ticks -o json > ticks.json";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Name of the topic.
     #[arg(default_value = "stock_prices")]

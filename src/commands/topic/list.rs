@@ -9,7 +9,13 @@ use crate::cli::GlobalArgs;
 use crate::kafka::Kafka;
 use crate::table::Table;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic list
+  stockstream topic list --internal -o json    # Kafka's own topics too, for a script";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Include Kafka's internal topics (__consumer_offsets, __transaction_state, …).
     #[arg(long)]
