@@ -36,17 +36,41 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The command line as it is parsed and shown (help, completions, man pages): the
+    /// derived definition, with `demo`'s -b told as the demo reads it. Only a typed -b
+    /// leaves the demo's embedded cluster, so neither STOCKSTREAM_BROKERS nor the default
+    /// belongs there. A subcommand's own flag of a global flag's name takes that flag's
+    /// place in it; the value still reaches `GlobalArgs`.
+    pub fn definition() -> clap::Command {
+        let cmd = Cli::command();
+        let brokers = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "brokers")
+            .expect("-b is defined")
+            .clone()
+            .env(None)
+            .default_value(None)
+            .help(DEMO_BROKERS)
+            .long_help(DEMO_BROKERS);
+        cmd.mut_subcommand("demo", |demo| demo.arg(brokers))
+    }
+
     /// Parses the process's arguments (exiting on a usage error, as `Cli::parse` does), and
     /// notes whether --brokers was typed: the demo uses its embedded cluster unless it was.
     pub fn parse_args() -> Self {
-        let matches = Cli::command().get_matches();
+        let matches = Cli::definition().get_matches();
         let mut cli = Cli::from_arg_matches(&matches)
-            .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+            .unwrap_or_else(|e| e.format(&mut Cli::definition()).exit());
         cli.global.brokers_typed = brokers_typed(&matches);
         cli.global.terminal = Terminal::detect(cli.global.color);
         cli
     }
 }
+
+/// `demo -b`: what it means there.
+const DEMO_BROKERS: &str = "Run on the Kafka cluster at these bootstrap servers (host:port,…) \
+    instead of the embedded one. Only a -b typed on the command line counts here (or \
+    --profile): STOCKSTREAM_BROKERS does not";
 
 /// `--version`: stockstream's and the librdkafka it was built with, and that one's features.
 fn long_version() -> &'static str {
@@ -225,6 +249,7 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        Cli::definition().debug_assert();
     }
 
     /// Every command without subcommands of its own, by its words (`["topic", "create"]`),
@@ -241,7 +266,7 @@ mod tests {
                 }
             }
         }
-        let mut root = Cli::command();
+        let mut root = Cli::definition();
         root.build();
         let mut all = Vec::new();
         walk(&root, &[], &mut all);
@@ -287,7 +312,7 @@ mod tests {
                 );
                 // clap's own parsing and every value parser; not the cross-flag checks,
                 // which depend on the wall clock.
-                if let Err(e) = Cli::command().try_get_matches_from(&argv) {
+                if let Err(e) = Cli::definition().try_get_matches_from(&argv) {
                     panic!("{argv:?}: {e}");
                 }
             }
@@ -346,8 +371,26 @@ mod tests {
     }
 
     #[test]
+    fn demo_s_brokers_flag_is_its_own_yet_reaches_the_global_settings() {
+        let parse = |args: &[&str]| {
+            let matches = Cli::definition().get_matches_from(args);
+            Cli::from_arg_matches(&matches).unwrap().global.brokers
+        };
+        assert_eq!(parse(&["stockstream", "demo", "-b", "k:1"]), "k:1");
+        assert_eq!(parse(&["stockstream", "-b", "k:2", "demo"]), "k:2");
+        assert_eq!(parse(&["stockstream", "demo"]), "localhost:9092");
+        let mut root = Cli::definition();
+        root.build();
+        let demo = root.find_subcommand("demo").unwrap();
+        let brokers = demo.get_arguments().find(|a| a.get_id() == "brokers");
+        let brokers = brokers.unwrap();
+        assert_eq!(brokers.get_env(), None);
+        assert!(brokers.get_default_values().is_empty());
+    }
+
+    #[test]
     fn only_a_typed_brokers_flag_counts_as_typed() {
-        let typed = |args: &[&str]| brokers_typed(&Cli::command().get_matches_from(args));
+        let typed = |args: &[&str]| brokers_typed(&Cli::definition().get_matches_from(args));
         assert!(typed(&["stockstream", "-b", "k:9092", "demo"]));
         assert!(typed(&["stockstream", "demo", "--brokers", "k:9092"]));
         assert!(!typed(&["stockstream", "demo"]));

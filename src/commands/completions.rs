@@ -1,7 +1,6 @@
 //! `stockstream completions SHELL`: the shell's completion script for every subcommand and
 //! flag, on stdout, to be saved where the shell looks for completions.
 
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
@@ -24,6 +23,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // Rendered into memory first: the generator panics on a failed write, and a closed
     // stdout must end the program quietly.
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "stockstream", &mut script);
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::definition(),
+        "stockstream",
+        &mut script,
+    );
     Ok(crate::stdout::write(script)?)
 }

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::CommandFactory as _;
 
 use crate::cli::Cli;
 
@@ -23,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let command = Cli::command();
+    let command = Cli::definition();
     match &args.dir {
         Some(dir) => clap_mangen::generate_to(command, dir)
             .with_context(|| format!("writing manual pages into {}", dir.display())),

@@ -439,3 +439,38 @@ fn the_top_level_long_help_lists_the_exit_codes() {
     run.assert_code(0);
     assert!(!run.stdout.contains("Exit codes:"), "{}", run.stdout);
 }
+
+#[test]
+fn help_says_what_demo_does_with_brokers_and_what_the_instance_id_defaults_to() {
+    let help = |command: &str| {
+        let mut cmd = stockstream();
+        cmd.env("STOCKSTREAM_BROKERS", "kafka-from-env:9092")
+            .args(command.split(' '))
+            .arg("--help");
+        let run = run_for(cmd, Duration::from_secs(10));
+        run.assert_code(0);
+        run.stdout
+    };
+    // What --help says of one flag: its paragraph, unwrapped.
+    let flag = |help: &str, flag: &str| -> String {
+        let (_, rest) = help
+            .split_once(flag)
+            .unwrap_or_else(|| panic!("no {flag} in\n{help}"));
+        let paragraph = rest.split("\n\n").next().unwrap_or_default();
+        paragraph.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let demo = flag(&help("demo"), "--brokers <BROKERS>");
+    assert!(
+        !demo.contains("[env: STOCKSTREAM_BROKERS") && !demo.contains("[default:"),
+        "{demo}"
+    );
+    assert!(demo.contains("STOCKSTREAM_BROKERS does not"), "{demo}");
+    // Everywhere else, -b reads the environment.
+    let produce = flag(&help("produce"), "--brokers <BROKERS>");
+    assert!(
+        produce.contains("[env: STOCKSTREAM_BROKERS=kafka-from-env:9092]"),
+        "{produce}"
+    );
+    let instance = flag(&help("aggregate"), "--instance-id <ID>");
+    assert!(instance.contains("Default: the host name"), "{instance}");
+}

@@ -128,8 +128,8 @@ pub struct Flags {
     commit_interval: Duration,
 
     /// This instance's stable identity (transactional id and static group membership).
-    /// Instances of one group must each have their own.
-    #[arg(long, env = "STOCKSTREAM_INSTANCE_ID")]
+    /// Instances of one group must each have their own. Default: the host name.
+    #[arg(long, value_name = "ID", env = "STOCKSTREAM_INSTANCE_ID")]
     instance_id: Option<String>,
 
     /// Do not show the bars on the console.
@@ -293,14 +293,16 @@ impl Settings {
     }
 }
 
-/// The host name: stable across restarts of the same machine's instance.
+/// The host name, asked of the operating system (gethostname(2), or Windows' own call):
+/// stable across restarts of the same machine's instance, and different on each machine,
+/// so instances on several machines never fence each other by accident.
 fn default_instance_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "stockstream".to_string())
+    let host = gethostname::gethostname();
+    let host = host.to_string_lossy();
+    match host.trim() {
+        "" => "stockstream".to_string(),
+        name => name.to_string(),
+    }
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
