@@ -1,13 +1,13 @@
 //! The command line as the user typed it: global flags shared by every subcommand and the
-//! subcommand enum. Turning these raw values into settings happens in the commands.
-
-use std::time::Duration;
+//! subcommand enum. The global flags become the program's `Global` settings here; each
+//! subcommand turns its own flags into settings itself.
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::commands::{aggregate, completions, demo, man, produce, profile, topic};
-use crate::kafka::{Setting, SettingParser};
+use crate::global::Global;
+use crate::kafka::{Connection, Setting, SettingParser};
 use crate::terminal::{ColorChoice, Terminal};
 
 const EXAMPLES: &str = "\
@@ -55,15 +55,13 @@ impl Cli {
         cmd.mut_subcommand("demo", |demo| demo.arg(brokers))
     }
 
-    /// Parses the process's arguments (exiting on a usage error, as `Cli::parse` does), and
-    /// notes whether --brokers was typed: the demo uses its embedded cluster unless it was.
-    pub fn parse_args() -> Self {
+    /// Parses the process's arguments (exiting on a usage error, as `Cli::parse` does) into
+    /// the global settings and the command to run.
+    pub fn parse_args() -> (Global, Command) {
         let matches = Cli::definition().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches)
+        let cli = Cli::from_arg_matches(&matches)
             .unwrap_or_else(|e| e.format(&mut Cli::definition()).exit());
-        cli.global.brokers_typed = brokers_typed(&matches);
-        cli.global.terminal = Terminal::detect(cli.global.color);
-        cli
+        (cli.global.settle(brokers_typed(&matches)), cli.command)
     }
 }
 
@@ -108,51 +106,57 @@ pub struct GlobalArgs {
         default_value = "localhost:9092",
         value_parser = parse_brokers
     )]
-    pub brokers: String,
+    brokers: String,
 
     /// A librdkafka setting passed straight to the client, e.g. -X linger.ms=20 or
     /// -X security.protocol=SASL_SSL. Repeatable; applied after stockstream's own settings.
     /// A secret may come from a file: -X sasl.password=@FILE (or STOCKSTREAM_SASL_PASSWORD).
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true, action = ArgAction::Append, value_parser = SettingParser)]
-    pub config: Vec<Setting>,
+    config: Vec<Setting>,
 
     /// A named cluster from the profiles file: its brokers and librdkafka settings, secrets
     /// by reference (see `stockstream profile`). -b and -X on the command line win.
     #[arg(long, global = true, env = "STOCKSTREAM_PROFILE", value_name = "NAME")]
-    pub profile: Option<String>,
+    profile: Option<String>,
 
     /// The profiles file (default: $XDG_CONFIG_HOME/stockstream/config.toml, else
     /// ~/.config/stockstream/config.toml).
     #[arg(long, global = true, env = "STOCKSTREAM_CONFIG", value_name = "FILE")]
-    pub config_file: Option<std::path::PathBuf>,
+    config_file: Option<std::path::PathBuf>,
 
     /// When to color logs, tables and the live bar table (`auto`: where the output is a
     /// terminal, unless NO_COLOR is set).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "STOCKSTREAM_COLOR")]
-    pub color: ColorChoice,
+    color: ColorChoice,
 
     /// More log detail (-v debug, -vv trace and librdkafka's own messages).
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
-    pub verbose: u8,
+    verbose: u8,
 
     /// Less log detail (-q warnings and errors only, -qq errors only).
     #[arg(short, long, global = true, action = ArgAction::Count)]
-    pub quiet: u8,
-
-    /// Whether --brokers was typed on the command line, rather than taken from
-    /// STOCKSTREAM_BROKERS or the default. Set by `Cli::parse_args`.
-    #[arg(skip)]
-    pub brokers_typed: bool,
-
-    /// Colour and live drawing, decided once from --color and the streams. Set by
-    /// `Cli::parse_args`.
-    #[arg(skip)]
-    pub terminal: Terminal,
+    quiet: u8,
 }
 
 impl GlobalArgs {
+    /// The settings the program uses. `brokers_typed`: whether -b was on the command line
+    /// (the demo leaves its embedded cluster only then), which only the parse can tell.
+    pub fn settle(self, brokers_typed: bool) -> Global {
+        Global {
+            verbosity: self.verbosity(),
+            terminal: Terminal::detect(self.color),
+            connection: Connection {
+                brokers: self.brokers,
+                brokers_typed,
+                settings: self.config,
+                profile: self.profile,
+                profiles_file: self.config_file,
+            },
+        }
+    }
+
     /// -2 (errors only) to 2 (trace).
-    pub fn verbosity(&self) -> i8 {
+    fn verbosity(&self) -> i8 {
         let v = i8::try_from(self.verbose.min(2)).unwrap_or(2);
         let q = i8::try_from(self.quiet.min(2)).unwrap_or(2);
         v - q
@@ -182,69 +186,49 @@ pub enum Command {
     Man(man::Args),
 }
 
-/// A duration above zero, e.g. 250ms or 10s: the value of every flag that sets a pace, a
-/// period or a window, where zero would mean a busy loop or no window at all.
-pub fn positive_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
-        Ok(d) if d >= Duration::from_millis(1) => Ok(d),
-        Ok(_) => Err("must be at least 1ms".to_string()),
-        Err(e) => Err(format!("{e} (a duration such as 250ms or 10s)")),
-    }
-}
-
-/// A subcommand's flags that must also agree with each other: `check` runs once clap has
-/// parsed them, so a disagreement is a usage error (exit 2) like any other, before anything
-/// is contacted.
-pub trait CrossCheck {
-    fn check(&self) -> Result<(), clap::Error>;
-}
-
-/// `F`'s flags, checked together (see `CrossCheck`).
-#[derive(Debug)]
-pub struct Checked<F>(pub F);
-
-impl<F: clap::FromArgMatches + CrossCheck> clap::FromArgMatches for Checked<F> {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let flags = F::from_arg_matches(matches)?;
-        flags.check()?;
-        Ok(Checked(flags))
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)?;
-        self.0.check()
-    }
-}
-
-impl<F: Args + CrossCheck> Args for Checked<F> {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        F::augment_args(cmd)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        F::augment_args_for_update(cmd)
-    }
-}
-
-/// A usage error about `flag`'s value, worded as clap words its own.
-pub fn invalid_value(flag: &str, why: impl std::fmt::Display) -> clap::Error {
-    clap::Error::raw(
-        clap::error::ErrorKind::ValueValidation,
-        format!("invalid value for '{flag}': {why}"),
-    )
-}
-
-/// `KEY=VALUE` for settings that are not librdkafka's (a topic's configs).
-pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The command line is read at the top only: `main` hands its settings down (`Global`),
+    /// so no module below imports it, and `kafka` imports no command either.
+    #[test]
+    fn nothing_below_the_command_line_imports_it() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        for path in all {
+            let name = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if name == "main.rs" || name == "cli.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("crate::cli"),
+                "{name} imports the command line"
+            );
+            if name.starts_with("kafka") {
+                assert!(
+                    !text.contains("crate::commands"),
+                    "{name} imports a command"
+                );
+            }
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -394,19 +378,6 @@ mod tests {
         assert!(typed(&["stockstream", "-b", "k:9092", "demo"]));
         assert!(typed(&["stockstream", "demo", "--brokers", "k:9092"]));
         assert!(!typed(&["stockstream", "demo"]));
-    }
-
-    #[test]
-    fn durations_must_be_above_zero() {
-        assert_eq!(positive_duration("250ms"), Ok(Duration::from_millis(250)));
-        for zero in ["0", "0s", "0ms", "500us"] {
-            assert_eq!(
-                positive_duration(zero),
-                Err("must be at least 1ms".into()),
-                "{zero}"
-            );
-        }
-        assert!(positive_duration("soon").unwrap_err().contains("250ms"));
     }
 }
 

@@ -3,8 +3,6 @@
 
 use clap_complete::Shell;
 
-use crate::cli::Cli;
-
 const EXAMPLES: &str = "\
 Examples:
   stockstream completions bash > ~/.local/share/bash-completion/completions/stockstream
@@ -19,15 +17,11 @@ pub struct Args {
     shell: Shell,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+/// `cli`: the whole command line's definition, as `--help` shows it.
+pub fn run(args: &Args, mut cli: clap::Command) -> anyhow::Result<()> {
     // Rendered into memory first: the generator panics on a failed write, and a closed
     // stdout must end the program quietly.
     let mut script = Vec::new();
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::definition(),
-        "stockstream",
-        &mut script,
-    );
+    clap_complete::generate(args.shell, &mut cli, "stockstream", &mut script);
     Ok(crate::stdout::write(script)?)
 }

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::cli::Cli;
-
 const EXAMPLES: &str = "\
 Examples:
   stockstream man | man -l -
@@ -21,14 +19,14 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    let command = Cli::definition();
+/// `cli`: the whole command line's definition, as `--help` shows it.
+pub fn run(args: &Args, cli: clap::Command) -> anyhow::Result<()> {
     match &args.dir {
-        Some(dir) => clap_mangen::generate_to(command, dir)
+        Some(dir) => clap_mangen::generate_to(cli, dir)
             .with_context(|| format!("writing manual pages into {}", dir.display())),
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(command).render(&mut page)?;
+            clap_mangen::Man::new(cli).render(&mut page)?;
             Ok(crate::stdout::write(page)?)
         }
     }

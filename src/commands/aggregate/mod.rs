@@ -23,8 +23,9 @@ use rdkafka::error::KafkaError;
 use crate::admin::Admin;
 use crate::aggregate::window::WindowSpec;
 use crate::aggregate::{Engine, Rules};
-use crate::cli::{invalid_value, positive_duration, Checked, CrossCheck, GlobalArgs};
 use crate::exit::Failure;
+use crate::flags::{invalid_value, positive_duration, Checked, CrossCheck};
+use crate::global::Global;
 use crate::kafka::{CreateClient as _, Kafka};
 use crate::record::Limits;
 use crate::signals;
@@ -305,9 +306,9 @@ fn default_instance_id() -> String {
     }
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    let kafka = Kafka::new(global)?;
+    let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
     run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
 }

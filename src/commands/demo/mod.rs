@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 
 use super::{aggregate, produce};
-use crate::cli::{positive_duration, GlobalArgs};
+use crate::flags::positive_duration;
+use crate::global::Global;
 use crate::signals::{self, Stop};
 use crate::terminal::Terminal;
 use cluster::Cluster;
@@ -123,8 +124,8 @@ fn settings(plan: &Plan) -> anyhow::Result<(produce::Settings, aggregate::Settin
     ))
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let embedded = !global.brokers_typed && global.profile.is_none();
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let embedded = !global.connection.names_a_cluster();
     // The flags are checked before any cluster is touched, and settled once the cluster
     // has said whether the input topic is new.
     let (_, checked) = settings(&Plan::new(&args, embedded, embedded))?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 
 use crate::admin::{Admin, TopicInfo};
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::table::Table;
 use crate::topic_name::TopicName;
@@ -62,8 +62,8 @@ pub struct Args {
     timeout: Duration,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.timeout)?;
     let mut walk = Walk::new(Show::new(global.terminal.stdout_color), args.step);
     // A fresh group per run, so that "nothing committed yet" is true at the start.

@@ -10,7 +10,7 @@ use super::backfill::{Backfill, EventRate, Start};
 use super::input::Input;
 use super::pace::Pace;
 use super::source::Origin;
-use crate::cli::{invalid_value, positive_duration, Checked, CrossCheck};
+use crate::flags::{invalid_value, positive_duration, Checked, CrossCheck};
 use crate::record::{now_millis, Symbol};
 use crate::topic_name::TopicName;
 

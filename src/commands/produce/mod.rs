@@ -18,8 +18,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
 use crate::market::unix_now;
 use crate::record::event_millis;
@@ -34,9 +34,9 @@ pub const SEQUENCE_HEADER: &str = "stockstream.seq";
 use pace::{Pace, Pacer};
 use status::Status;
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    let kafka = Kafka::new(global)?;
+    let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
     run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
 }

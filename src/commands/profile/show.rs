@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{Common, Output};
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::profile::{shown_value, ConfigFile};
 use crate::table::Table;
 
@@ -25,7 +25,7 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &Global) -> anyhow::Result<()> {
     let profile = file.profile(&args.name, path)?;
     let settings: Vec<(&str, String)> = profile
         .settings

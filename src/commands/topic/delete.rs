@@ -9,8 +9,8 @@ use serde_json::json;
 use super::create::LOG;
 use super::Common;
 use crate::admin::Admin;
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::topic_name::TopicName;
 
@@ -37,8 +37,8 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let name = args.name.as_str();
     // Refuse before touching the network: a script without --yes is a mistake either way.
     let interactive = std::io::stdin().is_terminal() && global.terminal.live;

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::Common;
 use crate::admin::{Admin, Offsets};
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::table::Table;
 use crate::topic_name::TopicName;
@@ -28,8 +28,8 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let name = args.name.as_str();
     let Some(topic) = admin.topic(name)? else {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Common;
 use crate::admin::Admin;
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::table::Table;
 
@@ -25,8 +25,8 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let topics: Vec<_> = admin
         .topics()?

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -25,7 +25,7 @@ pub enum Command {
     Delete(delete::Args),
 }
 
-pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
     match command {
         Command::Create(args) => create::run(args, global),
         Command::Describe(args) => describe::run(args, global),
