@@ -106,7 +106,10 @@ fn main() {
             let n = usize::try_from(*trades).unwrap_or(0).min(stamps.len());
             for stamp in &stamps[seen.min(n)..n] {
                 latencies.push(arrived - stamp);
-                by_second.entry(stamp / 1000).or_default().push(arrived - stamp);
+                by_second
+                    .entry(stamp / 1000)
+                    .or_default()
+                    .push(arrived - stamp);
             }
             seen = seen.max(n);
         }
@@ -125,7 +128,10 @@ fn main() {
         worst.sort_unstable_by(|a, b| b.cmp(a));
         for (max, second, n) in worst.iter().take(10) {
             let first = by_second.keys().next().copied().unwrap_or(*second);
-            println!("    second {:>3}: max {max} ms over {n} ticks", second - first);
+            println!(
+                "    second {:>3}: max {max} ms over {n} ticks",
+                second - first
+            );
         }
     }
 

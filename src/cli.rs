@@ -1,20 +1,33 @@
 //! The command line as the user typed it: global flags shared by every subcommand and the
-//! subcommand enum. Turning these raw values into settings happens in the commands.
-
-use std::io::IsTerminal as _;
-use std::time::Duration;
+//! subcommand enum. The global flags become the program's `Global` settings here; each
+//! subcommand turns its own flags into settings itself.
 
 use clap::parser::ValueSource;
-use clap::{
-    ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
-};
+use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::commands::{aggregate, completions, demo, man, produce, profile, topic};
-use crate::kafka::{Setting, SettingParser};
+use crate::global::Global;
+use crate::kafka::{Connection, Setting, SettingParser};
+use crate::terminal::{ColorChoice, Terminal};
+
+const EXAMPLES: &str = "\
+Examples:
+  stockstream demo                       # all at once on an embedded cluster: no Kafka needed
+  stockstream topic create               # stock_prices, 5 partitions, on localhost:9092
+  stockstream produce                    # one tick a second into it
+  stockstream aggregate --window 10s     # 10-second bars into stock_aggregates
+  stockstream --profile prod topic list  # a named cluster from the profiles file";
 
 /// Real-time stock-tick streaming on Apache Kafka.
 #[derive(Debug, Parser)]
-#[command(name = "stockstream", version, long_version = long_version(), about, max_term_width = 100)]
+#[command(
+    name = "stockstream",
+    version,
+    long_version = long_version(),
+    about,
+    max_term_width = 100,
+    after_long_help = long_help_end()
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -23,16 +36,39 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the process's arguments (exiting on a usage error, as `Cli::parse` does), and
-    /// notes whether --brokers was typed: the demo uses its embedded cluster unless it was.
-    pub fn parse_args() -> Self {
-        let matches = Cli::command().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches)
-            .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
-        cli.global.brokers_typed = brokers_typed(&matches);
-        cli
+    /// The command line as it is parsed and shown (help, completions, man pages): the
+    /// derived definition, with `demo`'s -b told as the demo reads it. Only a typed -b
+    /// leaves the demo's embedded cluster, so neither STOCKSTREAM_BROKERS nor the default
+    /// belongs there. A subcommand's own flag of a global flag's name takes that flag's
+    /// place in it; the value still reaches `GlobalArgs`.
+    pub fn definition() -> clap::Command {
+        let cmd = Cli::command();
+        let brokers = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "brokers")
+            .expect("-b is defined")
+            .clone()
+            .env(None)
+            .default_value(None)
+            .help(DEMO_BROKERS)
+            .long_help(DEMO_BROKERS);
+        cmd.mut_subcommand("demo", |demo| demo.arg(brokers))
+    }
+
+    /// Parses the process's arguments (exiting on a usage error, as `Cli::parse` does) into
+    /// the global settings and the command to run.
+    pub fn parse_args() -> (Global, Command) {
+        let matches = Cli::definition().get_matches();
+        let cli = Cli::from_arg_matches(&matches)
+            .unwrap_or_else(|e| e.format(&mut Cli::definition()).exit());
+        (cli.global.settle(brokers_typed(&matches)), cli.command)
     }
 }
+
+/// `demo -b`: what it means there.
+const DEMO_BROKERS: &str = "Run on the Kafka cluster at these bootstrap servers (host:port,…) \
+    instead of the embedded one. Only a -b typed on the command line counts here (or \
+    --profile): STOCKSTREAM_BROKERS does not";
 
 /// `--version`: stockstream's and the librdkafka it was built with, and that one's features.
 fn long_version() -> &'static str {
@@ -46,13 +82,19 @@ fn long_version() -> &'static str {
     &TEXT
 }
 
+/// The end of `stockstream --help`: examples, then the exit codes.
+fn long_help_end() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::exit::help())
+}
+
 /// Whether -b/--brokers was on the command line (not from STOCKSTREAM_BROKERS or the default).
 fn brokers_typed(matches: &clap::ArgMatches) -> bool {
     matches.value_source("brokers") == Some(ValueSource::CommandLine)
 }
 
-/// Flags every subcommand accepts.
+/// Flags every subcommand accepts, under a heading of their own in every --help.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Kafka bootstrap servers, comma-separated (host:port,…). Typed here, they win over
     /// --profile; from STOCKSTREAM_BROKERS, the profile's win.
@@ -64,76 +106,60 @@ pub struct GlobalArgs {
         default_value = "localhost:9092",
         value_parser = parse_brokers
     )]
-    pub brokers: String,
+    brokers: String,
 
     /// A librdkafka setting passed straight to the client, e.g. -X linger.ms=20 or
     /// -X security.protocol=SASL_SSL. Repeatable; applied after stockstream's own settings.
     /// A secret may come from a file: -X sasl.password=@FILE (or STOCKSTREAM_SASL_PASSWORD).
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true, action = ArgAction::Append, value_parser = SettingParser)]
-    pub config: Vec<Setting>,
+    config: Vec<Setting>,
 
     /// A named cluster from the profiles file: its brokers and librdkafka settings, secrets
     /// by reference (see `stockstream profile`). -b and -X on the command line win.
     #[arg(long, global = true, env = "STOCKSTREAM_PROFILE", value_name = "NAME")]
-    pub profile: Option<String>,
+    profile: Option<String>,
 
     /// The profiles file (default: $XDG_CONFIG_HOME/stockstream/config.toml, else
     /// ~/.config/stockstream/config.toml).
     #[arg(long, global = true, env = "STOCKSTREAM_CONFIG", value_name = "FILE")]
-    pub config_file: Option<std::path::PathBuf>,
+    config_file: Option<std::path::PathBuf>,
 
-    /// When to color the output (NO_COLOR in the environment turns `auto` off).
+    /// When to color logs, tables and the live bar table (`auto`: where the output is a
+    /// terminal, unless NO_COLOR is set).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "STOCKSTREAM_COLOR")]
-    pub color: ColorChoice,
+    color: ColorChoice,
 
     /// More log detail (-v debug, -vv trace and librdkafka's own messages).
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
-    pub verbose: u8,
+    verbose: u8,
 
     /// Less log detail (-q warnings and errors only, -qq errors only).
     #[arg(short, long, global = true, action = ArgAction::Count)]
-    pub quiet: u8,
-
-    /// Whether --brokers was typed on the command line, rather than taken from
-    /// STOCKSTREAM_BROKERS or the default. Set by `Cli::parse_args`.
-    #[arg(skip)]
-    pub brokers_typed: bool,
+    quiet: u8,
 }
 
 impl GlobalArgs {
+    /// The settings the program uses. `brokers_typed`: whether -b was on the command line
+    /// (the demo leaves its embedded cluster only then), which only the parse can tell.
+    pub fn settle(self, brokers_typed: bool) -> Global {
+        Global {
+            verbosity: self.verbosity(),
+            terminal: Terminal::detect(self.color),
+            connection: Connection {
+                brokers: self.brokers,
+                brokers_typed,
+                settings: self.config,
+                profile: self.profile,
+                profiles_file: self.config_file,
+            },
+        }
+    }
+
     /// -2 (errors only) to 2 (trace).
-    pub fn verbosity(&self) -> i8 {
+    fn verbosity(&self) -> i8 {
         let v = i8::try_from(self.verbose.min(2)).unwrap_or(2);
         let q = i8::try_from(self.quiet.min(2)).unwrap_or(2);
         v - q
-    }
-
-    /// Whether logs on stderr get color.
-    pub fn color_stderr(&self) -> bool {
-        self.color.enabled(std::io::stderr().is_terminal())
-    }
-}
-
-/// When to use color.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Color when writing to a terminal and NO_COLOR is not set.
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
-}
-
-impl ColorChoice {
-    pub fn enabled(self, is_terminal: bool) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
     }
 }
 
@@ -160,73 +186,138 @@ pub enum Command {
     Man(man::Args),
 }
 
-/// A duration above zero, e.g. 250ms or 10s: the value of every flag that sets a pace, a
-/// period or a window, where zero would mean a busy loop or no window at all.
-pub fn positive_duration(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
-        Ok(d) if d >= Duration::from_millis(1) => Ok(d),
-        Ok(_) => Err("must be at least 1ms".to_string()),
-        Err(e) => Err(format!("{e} (a duration such as 250ms or 10s)")),
-    }
-}
-
-/// A subcommand's flags that must also agree with each other: `check` runs once clap has
-/// parsed them, so a disagreement is a usage error (exit 2) like any other, before anything
-/// is contacted.
-pub trait CrossCheck {
-    fn check(&self) -> Result<(), clap::Error>;
-}
-
-/// `F`'s flags, checked together (see `CrossCheck`).
-#[derive(Debug)]
-pub struct Checked<F>(pub F);
-
-impl<F: clap::FromArgMatches + CrossCheck> clap::FromArgMatches for Checked<F> {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let flags = F::from_arg_matches(matches)?;
-        flags.check()?;
-        Ok(Checked(flags))
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)?;
-        self.0.check()
-    }
-}
-
-impl<F: Args + CrossCheck> Args for Checked<F> {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        F::augment_args(cmd)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        F::augment_args_for_update(cmd)
-    }
-}
-
-/// A usage error about `flag`'s value, worded as clap words its own.
-pub fn invalid_value(flag: &str, why: impl std::fmt::Display) -> clap::Error {
-    clap::Error::raw(
-        clap::error::ErrorKind::ValueValidation,
-        format!("invalid value for '{flag}': {why}"),
-    )
-}
-
-/// `KEY=VALUE` for settings that are not librdkafka's (a topic's configs).
-pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The command line is read at the top only: `main` hands its settings down (`Global`),
+    /// so no module below imports it, and `kafka` imports no command either.
+    #[test]
+    fn nothing_below_the_command_line_imports_it() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        for path in all {
+            let name = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if name == "main.rs" || name == "cli.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("crate::cli"),
+                "{name} imports the command line"
+            );
+            if name.starts_with("kafka") {
+                assert!(
+                    !text.contains("crate::commands"),
+                    "{name} imports a command"
+                );
+            }
+        }
+    }
+
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        Cli::definition().debug_assert();
+    }
+
+    /// Every command without subcommands of its own, by its words (`["topic", "create"]`),
+    /// built as `stockstream` runs it (global flags handed down).
+    fn leaves() -> Vec<(Vec<String>, clap::Command)> {
+        fn walk(cmd: &clap::Command, path: &[String], out: &mut Vec<(Vec<String>, clap::Command)>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let mut words = path.to_vec();
+                words.push(sub.get_name().to_string());
+                if sub.has_subcommands() {
+                    walk(sub, &words, out);
+                } else {
+                    out.push((words, sub.clone()));
+                }
+            }
+        }
+        let mut root = Cli::definition();
+        root.build();
+        let mut all = Vec::new();
+        walk(&root, &[], &mut all);
+        all
+    }
+
+    /// The `stockstream …` commands of a help text's examples, each as its words: a line
+    /// continued with `\` joined, comments, pipes and redirections left out.
+    fn example_commands(help: &str) -> Vec<Vec<String>> {
+        let text = help.replace("\\\n", " ");
+        let mut commands = Vec::new();
+        for line in text.lines() {
+            let line = line.split(" #").next().unwrap_or_default();
+            for part in line.split(" | ").map(str::trim) {
+                if let Some(rest) = part.strip_prefix("stockstream ") {
+                    let words = rest
+                        .split_whitespace()
+                        .take_while(|w| !w.starts_with('>') && !w.starts_with("2>"));
+                    let argv = std::iter::once("stockstream").chain(words);
+                    commands.push(argv.map(str::to_string).collect());
+                }
+            }
+        }
+        commands
+    }
+
+    #[test]
+    fn every_command_s_long_help_has_examples_that_parse() {
+        let all = leaves();
+        assert!(all.len() >= 12, "{}", all.len());
+        for (words, cmd) in all {
+            let help = cmd
+                .get_after_long_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(help.starts_with("Examples:\n"), "{words:?}: {help}");
+            let examples = example_commands(&help);
+            assert!(!examples.is_empty(), "{words:?}: {help}");
+            for argv in examples {
+                assert!(
+                    argv.windows(words.len()).any(|w| w == words.as_slice()),
+                    "{words:?}: an example of another command: {argv:?}"
+                );
+                // clap's own parsing and every value parser; not the cross-flag checks,
+                // which depend on the wall clock.
+                if let Err(e) = Cli::definition().try_get_matches_from(&argv) {
+                    panic!("{argv:?}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn global_flags_have_their_own_heading_in_every_help() {
+        let all = leaves();
+        for (words, cmd) in all {
+            let globals = cmd.get_arguments().filter(|a| a.is_global_set()).count();
+            assert_eq!(globals, 7, "{words:?}");
+            for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+                assert_eq!(
+                    arg.get_help_heading(),
+                    Some("Global options"),
+                    "{words:?} {}",
+                    arg.get_id()
+                );
+            }
+        }
     }
 
     #[test]
@@ -264,31 +355,29 @@ mod tests {
     }
 
     #[test]
+    fn demo_s_brokers_flag_is_its_own_yet_reaches_the_global_settings() {
+        let parse = |args: &[&str]| {
+            let matches = Cli::definition().get_matches_from(args);
+            Cli::from_arg_matches(&matches).unwrap().global.brokers
+        };
+        assert_eq!(parse(&["stockstream", "demo", "-b", "k:1"]), "k:1");
+        assert_eq!(parse(&["stockstream", "-b", "k:2", "demo"]), "k:2");
+        assert_eq!(parse(&["stockstream", "demo"]), "localhost:9092");
+        let mut root = Cli::definition();
+        root.build();
+        let demo = root.find_subcommand("demo").unwrap();
+        let brokers = demo.get_arguments().find(|a| a.get_id() == "brokers");
+        let brokers = brokers.unwrap();
+        assert_eq!(brokers.get_env(), None);
+        assert!(brokers.get_default_values().is_empty());
+    }
+
+    #[test]
     fn only_a_typed_brokers_flag_counts_as_typed() {
-        let typed = |args: &[&str]| brokers_typed(&Cli::command().get_matches_from(args));
+        let typed = |args: &[&str]| brokers_typed(&Cli::definition().get_matches_from(args));
         assert!(typed(&["stockstream", "-b", "k:9092", "demo"]));
         assert!(typed(&["stockstream", "demo", "--brokers", "k:9092"]));
         assert!(!typed(&["stockstream", "demo"]));
-    }
-
-    #[test]
-    fn durations_must_be_above_zero() {
-        assert_eq!(positive_duration("250ms"), Ok(Duration::from_millis(250)));
-        for zero in ["0", "0s", "0ms", "500us"] {
-            assert_eq!(
-                positive_duration(zero),
-                Err("must be at least 1ms".into()),
-                "{zero}"
-            );
-        }
-        assert!(positive_duration("soon").unwrap_err().contains("250ms"));
-    }
-
-    #[test]
-    fn color_choice_rules() {
-        assert!(ColorChoice::Always.enabled(false));
-        assert!(!ColorChoice::Never.enabled(true));
-        assert!(!ColorChoice::Auto.enabled(false));
     }
 }
 

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 /// Any failure without a more specific code (including undelivered records).
 pub const FAILURE: u8 = 1;
+/// A usage error: a flag's value is refused, or librdkafka refuses a client setting (from
+/// -X or a profile) or their combination.
+pub const USAGE: u8 = 2;
 /// No broker answered within the timeout, or the connection was refused (TLS, authentication).
 pub const UNREACHABLE: u8 = 3;
 /// The topic does not exist.
@@ -13,6 +16,63 @@ pub const TOPIC_MISSING: u8 = 4;
 pub const TOPIC_EXISTS: u8 = 5;
 /// A second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered.
 pub const INTERRUPTED: u8 = 130;
+
+/// Every exit code and what it means, as `stockstream --help` lists them.
+pub const MEANINGS: [(u8, &str); 7] = [
+    (
+        0,
+        "success, also after a graceful stop (Ctrl+C, SIGTERM) and when the reader of stdout \
+         has gone (`| head`)",
+    ),
+    (
+        FAILURE,
+        "failure: for produce, records not delivered or bad --input lines; for topic delete, \
+         no yes to its question",
+    ),
+    (
+        USAGE,
+        "usage error: a bad flag or value, or a client setting librdkafka refuses",
+    ),
+    (
+        UNREACHABLE,
+        "Kafka unreachable within --timeout, or the connection refused (authentication, TLS)",
+    ),
+    (TOPIC_MISSING, "the topic does not exist"),
+    (
+        TOPIC_EXISTS,
+        "the topic already exists (topic create without --if-not-exists)",
+    ),
+    (
+        INTERRUPTED,
+        "a second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered",
+    ),
+];
+
+/// The exit codes as a help section, each meaning wrapped under itself to fit 80 columns.
+pub fn help() -> String {
+    const INDENT: &str = "       ";
+    const WIDTH: usize = 80 - INDENT.len();
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in MEANINGS {
+        let mut lines = vec![String::new()];
+        for word in meaning.split(' ') {
+            let line = lines.last_mut().expect("one line at least");
+            if line.is_empty() {
+                line.push_str(word);
+            } else if line.len() + 1 + word.len() > WIDTH {
+                lines.push(word.to_string());
+            } else {
+                line.push(' ');
+                line.push_str(word);
+            }
+        }
+        text.push_str(&format!(
+            "\n  {code:>3}  {}",
+            lines.join(&format!("\n{INDENT}"))
+        ));
+    }
+    text
+}
 
 /// Failures a script may want to tell apart, each with its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +99,14 @@ pub enum Failure {
     },
     #[error("topic `{topic}` already exists on {brokers}\n  hint: pass --if-not-exists to accept an existing topic")]
     TopicExists { topic: String, brokers: String },
+    /// librdkafka refused a client setting, or the combination of them, when the client was
+    /// built: a usage error.
+    #[error("{what}: {cause}\n  hint: {hint}")]
+    Setting {
+        what: String,
+        cause: String,
+        hint: String,
+    },
     /// The user answered no to `topic delete`'s question.
     #[error("topic `{topic}` not deleted: the answer was not yes")]
     Declined { topic: String },
@@ -55,6 +123,7 @@ impl Failure {
             Failure::TopicExists { .. } => TOPIC_EXISTS,
             Failure::Stopped { .. } => INTERRUPTED,
             Failure::Declined { .. } => FAILURE,
+            Failure::Setting { .. } => USAGE,
         }
     }
 }
@@ -77,4 +146,30 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
         .find_map(|e| e.downcast_ref::<Failure>())
         .map_or(FAILURE, Failure::code);
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_explained_once() {
+        let codes: Vec<u8> = MEANINGS.iter().map(|(code, _)| *code).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(codes, sorted, "in order, each once");
+        for code in [
+            0,
+            FAILURE,
+            USAGE,
+            UNREACHABLE,
+            TOPIC_MISSING,
+            TOPIC_EXISTS,
+            INTERRUPTED,
+        ] {
+            assert!(codes.contains(&code), "{code}");
+        }
+        assert!(help().contains("\n  130  a second Ctrl+C"), "{}", help());
+    }
 }

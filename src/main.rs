@@ -5,6 +5,8 @@ mod aggregate;
 mod cli;
 mod commands;
 mod exit;
+mod flags;
+mod global;
 mod kafka;
 mod logging;
 mod market;
@@ -13,6 +15,7 @@ mod record;
 mod signals;
 mod stdout;
 mod table;
+mod terminal;
 mod topic_name;
 
 use std::process::ExitCode;
@@ -24,17 +27,19 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse_args();
-    logging::init(cli.global.verbosity(), cli.global.color_stderr());
-    let result = match cli.command {
-        cli::Command::Produce(args) => commands::produce::run(args, &cli.global),
-        cli::Command::Aggregate(args) => commands::aggregate::run(args, &cli.global),
-        cli::Command::Topic(command) => commands::topic::run(command, &cli.global),
-        cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &cli.global),
-        cli::Command::Demo(args) => commands::demo::run(args, &cli.global),
-        cli::Command::Profile(command) => commands::profile::run(command, &cli.global),
-        cli::Command::Completions(args) => commands::completions::run(&args),
-        cli::Command::Man(args) => commands::man::run(&args),
+    let (global, command) = cli::Cli::parse_args();
+    logging::init(global.verbosity, global.terminal.stderr_color);
+    let result = match command {
+        cli::Command::Produce(args) => commands::produce::run(args, &global),
+        cli::Command::Aggregate(args) => commands::aggregate::run(args, &global),
+        cli::Command::Topic(command) => commands::topic::run(command, &global),
+        cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &global),
+        cli::Command::Demo(args) => commands::demo::run(args, &global),
+        cli::Command::Profile(command) => commands::profile::run(command, &global),
+        cli::Command::Completions(args) => {
+            commands::completions::run(&args, cli::Cli::definition())
+        }
+        cli::Command::Man(args) => commands::man::run(&args, cli::Cli::definition()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

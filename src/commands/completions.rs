@@ -1,10 +1,7 @@
 //! `stockstream completions SHELL`: the shell's completion script for every subcommand and
 //! flag, on stdout, to be saved where the shell looks for completions.
 
-use clap::CommandFactory as _;
 use clap_complete::Shell;
-
-use crate::cli::Cli;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -13,17 +10,18 @@ Examples:
   stockstream completions fish > ~/.config/fish/completions/stockstream.fish";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The shell to complete for.
     #[arg(value_enum)]
     shell: Shell,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+/// `cli`: the whole command line's definition, as `--help` shows it.
+pub fn run(args: &Args, mut cli: clap::Command) -> anyhow::Result<()> {
     // Rendered into memory first: the generator panics on a failed write, and a closed
     // stdout must end the program quietly.
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "stockstream", &mut script);
+    clap_complete::generate(args.shell, &mut cli, "stockstream", &mut script);
     Ok(crate::stdout::write(script)?)
 }

@@ -4,9 +4,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::CommandFactory as _;
-
-use crate::cli::Cli;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -14,7 +11,7 @@ Examples:
   stockstream man --dir /usr/local/share/man/man1   # stockstream.1, stockstream-produce.1, …";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Write stockstream.1 and one page per subcommand (stockstream-topic-create.1, …) into
     /// this directory instead of printing the main page.
@@ -22,14 +19,14 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    let command = Cli::command();
+/// `cli`: the whole command line's definition, as `--help` shows it.
+pub fn run(args: &Args, cli: clap::Command) -> anyhow::Result<()> {
     match &args.dir {
-        Some(dir) => clap_mangen::generate_to(command, dir)
+        Some(dir) => clap_mangen::generate_to(cli, dir)
             .with_context(|| format!("writing manual pages into {}", dir.display())),
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(command).render(&mut page)?;
+            clap_mangen::Man::new(cli).render(&mut page)?;
             Ok(crate::stdout::write(page)?)
         }
     }

@@ -14,6 +14,16 @@ pub fn describe() -> String {
     format!("librdkafka {version}\nfeatures: {features}")
 }
 
+/// Where librdkafka's settings are listed, for this very version: what to read when one is
+/// refused.
+pub fn settings_hint() -> String {
+    let (_, version) = rdkafka::util::get_rdkafka_version();
+    format!(
+        "librdkafka {version} takes the settings listed at \
+         https://github.com/confluentinc/librdkafka/blob/v{version}/CONFIGURATION.md"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context as _};
 use serde::Deserialize;
 
 use super::setting::{holds_secret_material, read_secret, Setting};
+use crate::exit::Failure;
 
 /// The file's shape: `[profiles.NAME]` tables.
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +146,14 @@ impl Profile {
                     .map_err(|e| anyhow!("profile `{name}`: {e} ({path})"))?,
                 None => value.clone(),
             };
-            settings.push(Setting::new(key, &value));
+            let setting = Setting::new(key, &value);
+            // Refused now, as a refused -X is, rather than when the first client is made.
+            setting.check().map_err(|cause| Failure::Setting {
+                what: format!("profile `{name}` sets `{setting:?}`, which librdkafka refuses"),
+                cause,
+                hint: super::library::settings_hint(),
+            })?;
+            settings.push(setting);
         }
         Ok(Resolved {
             brokers: self.brokers.clone(),

@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
+
 /// The environment variable that gives `sasl.password` (an `-X sasl.password=…` wins).
 pub const PASSWORD_ENV: &str = "STOCKSTREAM_SASL_PASSWORD";
 
@@ -56,6 +60,22 @@ impl Setting {
         &self.value
     }
 
+    /// Whether librdkafka takes this setting: a key it knows, with a value of the right type
+    /// and range. Asked of a throw-away configuration, so nothing is contacted; the error is
+    /// librdkafka's own words, without a secret value.
+    pub fn check(&self) -> Result<(), String> {
+        match ClientConfig::new()
+            .set(&self.key, &self.value)
+            .create_native_config()
+        {
+            Ok(_) => Ok(()),
+            Err(KafkaError::ClientConfig(_, description, key, value)) => {
+                Err(without_secret(&key, &value, description.trim()))
+            }
+            Err(other) => Err(other.to_string()),
+        }
+    }
+
     /// The value as it may be shown: `[redacted]` for a secret.
     pub fn shown(&self) -> &str {
         if is_secret(&self.key) {
@@ -72,8 +92,9 @@ impl fmt::Debug for Setting {
     }
 }
 
-/// Parses `-X` for clap. Its own error text, because clap's would quote the raw value,
-/// which may hold a secret.
+/// Parses `-X` for clap, and has librdkafka check the setting, so that an unknown key or a
+/// bad value is a usage error before any broker is contacted. Its own error text, because
+/// clap's would quote the raw value, which may hold a secret.
 #[derive(Clone, Copy, Debug)]
 pub struct SettingParser;
 
@@ -86,17 +107,25 @@ impl clap::builder::TypedValueParser for SettingParser {
         _arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<Setting, clap::Error> {
-        let invalid = |message: String| {
+        // `what` follows "invalid -X setting": its text, or why it has none.
+        let invalid = |what: String| {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
-                format!("invalid -X setting: {message}\n"),
+                format!("invalid -X setting{what}\n"),
             )
             .with_cmd(cmd)
         };
         let text = value
             .to_str()
-            .ok_or_else(|| invalid("not valid UTF-8".to_string()))?;
-        Setting::parse(text).map_err(invalid)
+            .ok_or_else(|| invalid(": not valid UTF-8".to_string()))?;
+        let setting = Setting::parse(text).map_err(|why| invalid(format!(": {why}")))?;
+        setting.check().map_err(|why| {
+            invalid(format!(
+                " `{setting:?}`: librdkafka refuses it: {why}\n  hint: {}",
+                super::library::settings_hint()
+            ))
+        })?;
+        Ok(setting)
     }
 }
 
@@ -145,28 +174,15 @@ fn librdkafka_knows(key: &str) -> bool {
 }
 
 fn ask_librdkafka(key: &str) -> bool {
-    use rdkafka::bindings as rdsys;
-    let Ok(name) = std::ffi::CString::new(key) else {
-        return false;
-    };
-    let mut errstr = [0 as std::ffi::c_char; 256];
-    // SAFETY: a fresh configuration, set once with valid C strings and a writable error
-    // buffer of the size given, then destroyed exactly once.
-    unsafe {
-        let conf = rdsys::rd_kafka_conf_new();
-        if conf.is_null() {
-            return false;
-        }
-        let result = rdsys::rd_kafka_conf_set(
-            conf,
-            name.as_ptr(),
-            c"".as_ptr(),
-            errstr.as_mut_ptr(),
-            errstr.len(),
-        );
-        rdsys::rd_kafka_conf_destroy(conf);
-        result != rdsys::rd_kafka_conf_res_t::RD_KAFKA_CONF_UNKNOWN
-    }
+    // An empty value may be invalid for a known key; only an unknown key is not known.
+    matches!(
+        ClientConfig::new().set(key, "").create_native_config(),
+        Ok(_)
+            | Err(KafkaError::ClientConfig(
+                RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                ..
+            ))
+    )
 }
 
 /// Whether a setting's value is itself secret material (a password, a private key, a token,
@@ -207,6 +223,19 @@ pub fn without_secret(key: &str, value: &str, text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// `text` without the value of any secret among `settings` (librdkafka's words about a
+/// whole configuration).
+pub fn without_secrets<'a>(
+    settings: impl IntoIterator<Item = (&'a str, &'a str)>,
+    text: &str,
+) -> String {
+    settings
+        .into_iter()
+        .fold(text.to_string(), |text, (key, value)| {
+            without_secret(key, value, &text)
+        })
 }
 
 /// Reads a secret from a file. Errors do not name the file: if the @ was meant as the
@@ -251,6 +280,36 @@ mod tests {
         let s = Setting::parse("client.id=a=b").unwrap();
         assert_eq!((s.key(), s.value()), ("client.id", "a=b"));
         assert_eq!(format!("{s:?}"), "client.id=a=b");
+    }
+
+    #[test]
+    fn librdkafka_checks_each_setting_in_its_own_words() {
+        assert_eq!(Setting::new("linger.ms", "20").check(), Ok(()));
+        assert_eq!(
+            Setting::new("security.protocol", "SASL_SSL").check(),
+            Ok(())
+        );
+        let err = Setting::new("linger.ms", "abc").check().unwrap_err();
+        assert!(err.contains("Invalid value"), "{err}");
+        let err = Setting::new("linger.ms", "-5").check().unwrap_err();
+        assert!(err.contains("outside allowed range"), "{err}");
+        let err = Setting::new("nonsense", "1").check().unwrap_err();
+        assert_eq!(err, r#"No such configuration property: "nonsense""#);
+    }
+
+    #[test]
+    fn a_refused_secret_is_not_quoted() {
+        // librdkafka quotes an invalid value; a secret's is replaced.
+        let err = Setting::new("compression.codec", "zzz")
+            .check()
+            .unwrap_err();
+        assert!(err.contains(r#""zzz""#), "{err}");
+        let text = r#"`ssl.key.password` hunter2 does not open the key"#;
+        let settings = [("ssl.key.password", "hunter2"), ("linger.ms", "5")];
+        assert_eq!(
+            without_secrets(settings, text),
+            "`ssl.key.password` [redacted] does not open the key"
+        );
     }
 
     #[test]

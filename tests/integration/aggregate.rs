@@ -434,3 +434,43 @@ fn a_backlog_of_many_batches_is_counted_to_the_last_record() {
     stop(child).assert_code(0);
     assert_eq!(trades, 25_000);
 }
+
+/// The host name as the operating system tells it.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into `buf`.
+    assert_eq!(
+        unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) },
+        0
+    );
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[test]
+fn the_default_instance_id_is_the_host_name_the_system_gives() {
+    let topic = unique("agg-host");
+    create_topic(&topic, 1);
+    let output = format!("{topic}.bars");
+    let mut cmd = on_broker(&[
+        "aggregate",
+        "--topic",
+        &topic,
+        "--output-topic",
+        &output,
+        "--from",
+        "earliest",
+        "--stop-at-end",
+    ]);
+    // Not from the environment: $HOSTNAME is a shell's variable, often not exported.
+    cmd.env("HOSTNAME", "not-the-host-name")
+        .env_remove("STOCKSTREAM_INSTANCE_ID");
+    let run = crate::support::run_for(cmd, Duration::from_secs(60));
+    run.assert_code(0);
+    let instance = format!("instance `{}`", host_name());
+    assert!(
+        run.stderr.contains(&instance),
+        "no {instance} in\n{}",
+        run.stderr
+    );
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::support::assert_unreachable;
+use crate::support::terminal::Terminal;
 use crate::support::{run_for, stockstream};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
@@ -55,4 +56,56 @@ fn the_demo_needs_no_broker_and_shows_bars_for_every_symbol() {
 fn with_brokers_the_demo_goes_there_and_says_when_it_cannot() {
     let run = assert_unreachable(&["demo", "--duration", "2s", "--timeout", "1s"]);
     assert!(!run.stderr.contains("Embedded"), "{}", run.stderr);
+}
+
+/// Runs a short demo with stderr on a terminal (NO_COLOR unset), and returns what the
+/// terminal showed.
+fn demo_on_a_terminal(color: &str) -> String {
+    let mut terminal = Terminal::open();
+    let mut cmd = stockstream();
+    cmd.env_remove("NO_COLOR")
+        .args(["--color", color, "demo", "--duration", "4s"])
+        .args(["--interval", "20ms", "--window", "1s"])
+        .stderr(terminal.device())
+        .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("starting stockstream");
+    drop(cmd);
+    terminal.hand_over();
+    terminal.read_until(|_| false, Duration::from_secs(60));
+    let status = child.wait().expect("waiting for stockstream");
+    let shown = terminal.shown();
+    assert_eq!(status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("SYMBOL  WINDOW (UTC)"),
+        "the live table was drawn:\n{shown}"
+    );
+    shown
+}
+
+/// Whether `text` holds an ANSI colour or style sequence (ESC [ … m); the live table's
+/// cursor moves (ESC [ 1A, ESC [ 2K) are not colour.
+fn has_color(text: &str) -> bool {
+    text.split("\x1b[").skip(1).any(|rest| {
+        let params: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ';')
+            .collect();
+        rest[params.len()..].starts_with('m')
+    })
+}
+
+#[test]
+fn color_never_holds_for_the_logs_and_the_live_table() {
+    let shown = demo_on_a_terminal("never");
+    assert!(
+        !has_color(&shown),
+        "colour despite --color never:\n{shown:?}"
+    );
+
+    // The same run with --color always paints the table's rows green or red.
+    let shown = demo_on_a_terminal("always");
+    let painted = SYMBOLS.iter().any(|s| {
+        shown.contains(&format!("\x1b[32m{s} ")) || shown.contains(&format!("\x1b[31m{s} "))
+    });
+    assert!(painted, "no coloured row with --color always:\n{shown:?}");
 }

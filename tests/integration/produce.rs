@@ -212,3 +212,46 @@ fn a_second_ctrl_c_quits_at_once_with_130() {
     );
     assert!(run.stderr.contains("Ctrl+C again"), "{}", run.stderr);
 }
+
+#[test]
+fn a_fractional_rate_sets_the_pace_it_says() {
+    // (rate, how the start line says it, records, seconds from the first to the last)
+    for (rate, said, count, span) in [
+        ("2.5", "2.5 records/s", "6", 2.0),
+        ("0.5", "one every 2s", "2", 2.0),
+    ] {
+        let topic = unique("produce-fractional");
+        create_topic(&topic, 1);
+        let run = run_for(
+            on_broker(&[
+                "produce", "--topic", &topic, "--rate", rate, "--count", count,
+            ]),
+            Duration::from_secs(60),
+        );
+        run.assert_code(0);
+        assert!(
+            run.stderr
+                .contains(&format!("({said}; stops after {count} records)")),
+            "--rate {rate}: {}",
+            run.stderr
+        );
+        let times: Vec<f64> = read_all(&topic)
+            .iter()
+            .map(|r| {
+                let tick: Tick = serde_json::from_slice(&r.payload).expect("a tick");
+                tick.timestamp
+            })
+            .collect();
+        assert_eq!(times.len().to_string(), count);
+        let first = times.iter().copied().fold(f64::INFINITY, f64::min);
+        let last = times.iter().copied().fold(0.0, f64::max);
+        // Rounded to a whole rate, 2.5/s would take 2.5 s (2/s) or 1.7 s (3/s), and 0.5/s
+        // 1 s (1/s). Each record is due at a fixed time from the start; a busy machine may
+        // send one a little late, never early.
+        assert!(
+            last - first > span - 0.15 && last - first < span + 0.4,
+            "--rate {rate}: {count} records spread over {:.3}s, expected {span}s",
+            last - first
+        );
+    }
+}

@@ -23,14 +23,17 @@ use rdkafka::error::KafkaError;
 use crate::admin::Admin;
 use crate::aggregate::window::WindowSpec;
 use crate::aggregate::{Engine, Rules};
-use crate::cli::{invalid_value, positive_duration, Checked, CrossCheck, GlobalArgs};
 use crate::exit::Failure;
+use crate::flags::{invalid_value, positive_duration, Checked, CrossCheck};
+use crate::global::Global;
 use crate::kafka::{CreateClient as _, Kafka};
 use crate::record::Limits;
 use crate::signals;
+use crate::terminal::Terminal;
 use crate::topic_name::TopicName;
 use context::JobContext;
 use fetch::{Fetcher, Input};
+use output::Console;
 pub use pipeline::Counters;
 use pipeline::Pipeline;
 use sink::Sink;
@@ -41,7 +44,18 @@ pub const LOG: &str = "StockAggregator";
 /// `stockstream aggregate`'s flags, checked together.
 pub type Args = Checked<Flags>;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream aggregate --window 10s              # tumbling 10-second bars, exactly-once
+  stockstream aggregate --window 1m --slide 10s   # hopping: a 1-minute bar every 10 seconds
+  # All of the topic's history into a topic of its own, stopping once caught up
+  stockstream aggregate --from earliest --group replay --stop-at-end \\
+    --output-topic bars_replay --output-retention forever
+  # A revision of each open window every second, as JSON lines on stdout
+  stockstream aggregate --emit update --update-interval 1s 2>aggregate.log";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Flags {
     /// Topic to read ticks from.
     #[arg(long, default_value = "stock_prices")]
@@ -115,8 +129,8 @@ pub struct Flags {
     commit_interval: Duration,
 
     /// This instance's stable identity (transactional id and static group membership).
-    /// Instances of one group must each have their own.
-    #[arg(long, env = "STOCKSTREAM_INSTANCE_ID")]
+    /// Instances of one group must each have their own. Default: the host name.
+    #[arg(long, value_name = "ID", env = "STOCKSTREAM_INSTANCE_ID")]
     instance_id: Option<String>,
 
     /// Do not show the bars on the console.
@@ -280,27 +294,31 @@ impl Settings {
     }
 }
 
-/// The host name: stable across restarts of the same machine's instance.
+/// The host name, asked of the operating system (gethostname(2), or Windows' own call):
+/// stable across restarts of the same machine's instance, and different on each machine,
+/// so instances on several machines never fence each other by accident.
 fn default_instance_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "stockstream".to_string())
+    let host = gethostname::gethostname();
+    let host = host.to_string_lossy();
+    match host.trim() {
+        "" => "stockstream".to_string(),
+        name => name.to_string(),
+    }
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    let kafka = Kafka::new(global)?;
+    let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
-    run_on(&kafka, &settings, &stop).map(|_| ())
+    run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
 }
 
 /// Aggregates on `kafka` until `stop` (or the end, with --stop-at-end); returns the totals.
+/// The bars are shown as `terminal` allows.
 pub fn run_on(
     kafka: &Kafka,
     settings: &Settings,
+    terminal: Terminal,
     stop: &signals::Stop,
 ) -> anyhow::Result<Counters> {
     let topics = prepare_topics(kafka, settings)?;
@@ -323,6 +341,7 @@ pub fn run_on(
     let pipeline = Arc::new(Mutex::new(Pipeline::new(
         engine,
         sink,
+        Console::new(settings.console, terminal),
         settings,
         topics.output_retention,
         stop.clone(),

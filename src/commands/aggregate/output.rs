@@ -3,7 +3,7 @@
 //! per emitted bar on stdout.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use nu_ansi_term::Color;
@@ -12,6 +12,7 @@ use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
 use crate::logging;
 use crate::record::Symbol;
+use crate::terminal::Terminal;
 
 pub enum Console {
     Off,
@@ -24,11 +25,13 @@ pub enum Console {
 }
 
 impl Console {
-    pub fn new(enabled: bool) -> Self {
+    /// The bars as `terminal` allows: a live table on a terminal, coloured only if stderr
+    /// gets colour.
+    pub fn new(enabled: bool, terminal: Terminal) -> Self {
         if !enabled {
             return Console::Off;
         }
-        if !std::io::stderr().is_terminal() {
+        if !terminal.live {
             return Console::Lines;
         }
         let bar = logging::progress().add(ProgressBar::new_spinner());
@@ -39,7 +42,7 @@ impl Console {
         Console::Table {
             bar,
             latest: BTreeMap::new(),
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: terminal.stderr_color,
         }
     }
 

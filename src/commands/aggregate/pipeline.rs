@@ -153,6 +153,7 @@ impl Pipeline {
     pub fn new(
         engine: Engine,
         sink: Sink,
+        console: Console,
         settings: &Settings,
         output_retention: Option<i64>,
         stop: Stop,
@@ -160,7 +161,7 @@ impl Pipeline {
         Pipeline {
             engine,
             sink,
-            console: Console::new(settings.console),
+            console,
             topic: settings.topic.clone(),
             late: settings.late,
             emit: settings.emit,

@@ -7,7 +7,7 @@ use rdkafka::producer::DefaultProducerContext;
 
 use super::LOG;
 use crate::admin::Admin;
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::Kafka;
 
 /// Partitions of every topic the demo creates, as `topic create` makes them.
@@ -26,13 +26,13 @@ pub struct Cluster {
 impl Cluster {
     /// An embedded cluster of one broker with `topics` created. The mock has no admin API
     /// (CreateTopics, DescribeConfigs), so its topics are made through its own interface.
-    pub fn embedded(global: &GlobalArgs, topics: &[&str]) -> anyhow::Result<Self> {
+    pub fn embedded(global: &Global, topics: &[&str]) -> anyhow::Result<Self> {
         let mock = MockCluster::new(1).context("starting the embedded Kafka cluster")?;
         for topic in topics {
             mock.create_topic(topic, PARTITIONS, 1)
                 .with_context(|| format!("creating `{topic}` on the embedded cluster"))?;
         }
-        let kafka = Kafka::with_brokers(&mock.bootstrap_servers(), &global.config);
+        let kafka = Kafka::with_brokers(&mock.bootstrap_servers(), &global.connection.settings);
         tracing::info!(
             target: LOG,
             "🧪 Embedded Kafka-protocol cluster (librdkafka's mock) listening on {}; topics {} ({PARTITIONS} partitions each), in memory, gone when the demo ends",
@@ -53,11 +53,11 @@ impl Cluster {
     /// The cluster of --brokers, with `input` created if it is missing (the aggregate
     /// creates its own output topics there).
     pub fn real(
-        global: &GlobalArgs,
+        global: &Global,
         input: &str,
         timeout: std::time::Duration,
     ) -> anyhow::Result<Self> {
-        let kafka = Kafka::new(global)?;
+        let kafka = Kafka::new(&global.connection)?;
         let admin = Admin::connect(&kafka, timeout)?;
         let fresh = admin.topic(input)?.is_none() && admin.create(input, PARTITIONS, 1, &[])?;
         if fresh {

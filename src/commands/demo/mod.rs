@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 
 use super::{aggregate, produce};
-use crate::cli::{positive_duration, GlobalArgs};
+use crate::flags::positive_duration;
+use crate::global::Global;
 use crate::signals::{self, Stop};
+use crate::terminal::Terminal;
 use cluster::Cluster;
 use drain::{drain, wait_until};
 
@@ -23,7 +25,14 @@ pub const LOG: &str = "StockDemo";
 const TOPIC: &str = "stock_prices";
 const GROUP: &str = "stockstream-demo";
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream demo                             # on an embedded cluster; Ctrl+C stops
+  stockstream demo --duration 30s --seed 7     # a reproducible 30-second run
+  stockstream demo -b localhost:9092           # on a real Kafka, exactly-once";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Time between two ticks; at 50ms or slower each delivered tick gets a line.
     #[arg(long, value_parser = positive_duration, default_value = "100ms")]
@@ -115,8 +124,8 @@ fn settings(plan: &Plan) -> anyhow::Result<(produce::Settings, aggregate::Settin
     ))
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let embedded = !global.brokers_typed && global.profile.is_none();
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let embedded = !global.connection.names_a_cluster();
     // The flags are checked before any cluster is touched, and settled once the cluster
     // has said whether the input topic is new.
     let (_, checked) = settings(&Plan::new(&args, embedded, embedded))?;
@@ -144,7 +153,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         }
     );
     let started = Instant::now();
-    let outcome = side_by_side(&cluster, &produce, &aggregate, &ctrl_c, args.duration);
+    let outcome = side_by_side(
+        &cluster,
+        &produce,
+        &aggregate,
+        global.terminal,
+        &ctrl_c,
+        args.duration,
+    );
     // Every client is gone by now: the embedded cluster may stop.
     drop(cluster);
     let (sent, counters) = outcome?;
@@ -169,6 +185,7 @@ fn side_by_side(
     cluster: &Cluster,
     produce: &produce::Settings,
     aggregate: &aggregate::Settings,
+    terminal: Terminal,
     ctrl_c: &Stop,
     duration: Option<Duration>,
 ) -> anyhow::Result<(produce::Sent, aggregate::Counters)> {
@@ -178,12 +195,14 @@ fn side_by_side(
         let aggregating = std::thread::Builder::new()
             .name("aggregate".into())
             .spawn_scoped(scope, || {
-                aggregate::run_on(kafka, aggregate, &stop_aggregate)
+                aggregate::run_on(kafka, aggregate, terminal, &stop_aggregate)
             })
             .context("starting the aggregate thread")?;
         let producing = std::thread::Builder::new()
             .name("produce".into())
-            .spawn_scoped(scope, || produce::run_on(kafka, produce, &stop_producer))
+            .spawn_scoped(scope, || {
+                produce::run_on(kafka, produce, terminal, &stop_producer)
+            })
             // The scope waits for the aggregate thread: it must be told to stop.
             .inspect_err(|_| stop_aggregate.request())
             .context("starting the produce thread")?;

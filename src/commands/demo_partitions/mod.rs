@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 
 use crate::admin::{Admin, TopicInfo};
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::table::Table;
 use crate::topic_name::TopicName;
@@ -27,7 +27,14 @@ pub const LOG: &str = "PartitionDemo";
 /// Steps of the walk, for the "Step n/N" headings.
 const STEPS: usize = 6;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream demo-partitions                  # 3 partitions, 3 records per symbol, then cleans up
+  stockstream demo-partitions --step           # waits for Enter after each step
+  stockstream demo-partitions --keep           # leaves the topic and the group, to look at afterwards";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Topic for the demo. Created when missing (and removed at the end unless --keep);
     /// reused as it is when it exists (and then left in place).
@@ -55,13 +62,10 @@ pub struct Args {
     timeout: Duration,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.timeout)?;
-    let mut walk = Walk::new(
-        Show::new(global.color.enabled(std::io::stdout().is_terminal())),
-        args.step,
-    );
+    let mut walk = Walk::new(Show::new(global.terminal.stdout_color), args.step);
     // A fresh group per run, so that "nothing committed yet" is true at the start.
     let group = format!("stockstream-demo-{}", std::process::id());
     walk.begin("Partitions are lanes");

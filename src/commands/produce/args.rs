@@ -10,7 +10,7 @@ use super::backfill::{Backfill, EventRate, Start};
 use super::input::Input;
 use super::pace::Pace;
 use super::source::Origin;
-use crate::cli::{invalid_value, positive_duration, Checked, CrossCheck};
+use crate::flags::{invalid_value, positive_duration, Checked, CrossCheck};
 use crate::record::{now_millis, Symbol};
 use crate::topic_name::TopicName;
 
@@ -28,7 +28,7 @@ Examples:
 pub type Args = Checked<Flags>;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Flags {
     /// Topic to write to. It must exist: stockstream never relies on broker auto-creation.
     #[arg(long, default_value = "stock_prices")]
@@ -39,6 +39,7 @@ pub struct Flags {
     interval: Duration,
 
     /// Records per second, or `max` for as many as the broker takes (instead of --interval).
+    /// Fractions are kept: 1.5 is three records every two seconds, 0.5 one every 2s.
     #[arg(long, value_name = "N|max")]
     rate: Option<Rate>,
 
@@ -114,7 +115,10 @@ impl Flags {
     }
 }
 
-/// `--rate`: a number of records per second, or `max`.
+/// Seconds in a day: the slowest --rate is one record a day.
+const DAY_SECS: f64 = 86_400.0;
+
+/// `--rate`: a number of records per second (fractions kept), or `max`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Rate {
     PerSecond(f64),
@@ -128,9 +132,12 @@ impl FromStr for Rate {
             return Ok(Rate::Max);
         }
         match s.parse::<f64>() {
-            Ok(n) if n.is_finite() && n > 0.0 && n <= 1e9 => Ok(Rate::PerSecond(n)),
+            Ok(n) if n.is_finite() && n * DAY_SECS >= 1.0 && n <= 1e9 => Ok(Rate::PerSecond(n)),
+            Ok(n) if n > 0.0 && n * DAY_SECS < 1.0 => Err(format!(
+                "`{s}` is less than one record a day: give so slow a pace as --interval (e.g. --interval 2d)"
+            )),
             _ => Err(format!(
-                "expected a number of records per second above 0, or `max`; got `{s}`"
+                "expected a number of records per second above 0 (fractions too, e.g. 0.5), or `max`; got `{s}`"
             )),
         }
     }
@@ -214,9 +221,24 @@ mod tests {
         assert_eq!("MAX".parse::<Rate>(), Ok(Rate::Max));
         assert_eq!("2000".parse::<Rate>(), Ok(Rate::PerSecond(2000.0)));
         assert_eq!("0.5".parse::<Rate>(), Ok(Rate::PerSecond(0.5)));
-        for bad in ["0", "-1", "fast", "inf", "NaN"] {
+        assert_eq!("1.5".parse::<Rate>(), Ok(Rate::PerSecond(1.5)));
+        for bad in ["0", "-1", "fast", "inf", "NaN", "1e10"] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
+        // Slower than one a day: an interval says it better (and 1e-300 would not fit).
+        for slow in ["0.00001", "1e-300"] {
+            let e = slow.parse::<Rate>().unwrap_err();
+            assert!(e.contains("--interval"), "{slow}: {e}");
+        }
+        assert!((1.0 / DAY_SECS).to_string().parse::<Rate>().is_ok());
+    }
+
+    #[test]
+    fn a_fractional_rate_is_its_interval() {
+        let s = parse(&["--rate", "0.5"]).unwrap();
+        assert_eq!(s.pace, Pace::Every(Duration::from_secs(2)));
+        let s = parse(&["--rate", "2.5"]).unwrap();
+        assert_eq!(s.pace, Pace::Every(Duration::from_millis(400)));
     }
 
     #[test]

@@ -18,12 +18,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, PurgeConfig};
 
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
 use crate::market::unix_now;
 use crate::record::event_millis;
 use crate::signals;
+use crate::terminal::Terminal;
 pub use args::{Args, Settings};
 use deliveries::{thousands, Deliveries, LOG};
 use source::Source;
@@ -33,11 +34,11 @@ pub const SEQUENCE_HEADER: &str = "stockstream.seq";
 use pace::{Pace, Pacer};
 use status::Status;
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
-    let kafka = Kafka::new(global)?;
+    let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
-    run_on(&kafka, &settings, &stop).map(|_| ())
+    run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
 }
 
 /// What one run sent, for a caller that reports on it (the demo).
@@ -48,7 +49,13 @@ pub struct Sent {
 
 /// Produces to `kafka` until a stop condition or `stop`; fails if a record was lost, or a
 /// line of the input was bad.
-pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyhow::Result<Sent> {
+/// The status is shown as `terminal` allows.
+pub fn run_on(
+    kafka: &Kafka,
+    settings: &Settings,
+    terminal: Terminal,
+    stop: &signals::Stop,
+) -> anyhow::Result<Sent> {
     // Opened first: a missing input file is said before any broker is waited for.
     let mut source = Source::open(&settings.origin)?;
     let profile = if settings.pace.is_human() {
@@ -72,7 +79,7 @@ pub fn run_on(kafka: &Kafka, settings: &Settings, stop: &signals::Stop) -> anyho
         describe_pace(settings)
     );
     let started = Instant::now();
-    let (generated, source_error) = send_loop(&producer, &mut source, settings, stop);
+    let (generated, source_error) = send_loop(&producer, &mut source, settings, terminal, stop);
     let (sent, lost) = finish(&producer, &source, generated, started, settings);
     let mut problems = Vec::new();
     if lost > 0 {
@@ -131,11 +138,12 @@ fn send_loop(
     producer: &BaseProducer<Deliveries>,
     source: &mut Source,
     settings: &Settings,
+    terminal: Terminal,
     stop: &signals::Stop,
 ) -> (u64, Option<anyhow::Error>) {
     let started = Instant::now();
     let mut pacer = Pacer::new(settings.pace, started);
-    let mut status = Status::new(settings.pace.is_human(), settings.count);
+    let mut status = Status::new(settings.pace.is_human(), settings.count, terminal.live);
     let mut payload = Vec::with_capacity(128);
     let mut number = String::with_capacity(20);
     let mut generated: u64 = 0;
@@ -281,7 +289,9 @@ fn describe_pace(settings: &Settings) -> String {
     let pace = match settings.pace {
         Pace::Max => "as fast as the broker takes them".to_string(),
         Pace::Every(d) if d >= Duration::from_secs(1) => {
-            format!("one every {}", humantime::format_duration(d))
+            // To the millisecond: --rate 0.3 is one every 3s 333ms, not …333us 333ns.
+            let shown = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            format!("one every {}", humantime::format_duration(shown))
         }
         Pace::Every(d) => format!("{} records/s", rate_text(1.0 / d.as_secs_f64())),
     };

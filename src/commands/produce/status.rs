@@ -2,7 +2,6 @@
 //! terminal (with progress when --count is given) or a log line every few seconds elsewhere.
 //! Never a line per record.
 
-use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,10 +20,11 @@ pub struct Status {
 }
 
 impl Status {
-    /// No status at a human pace, where each record has its own line.
-    pub fn new(human: bool, count: Option<u64>) -> Self {
+    /// No status at a human pace, where each record has its own line; a bar only where
+    /// stderr is `live` (a terminal).
+    pub fn new(human: bool, count: Option<u64>, live: bool) -> Self {
         let enabled = !human;
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+        let bar = (enabled && live).then(|| {
             let bar = match count {
                 Some(n) => ProgressBar::new(n).with_style(
                     ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")

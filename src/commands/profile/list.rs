@@ -7,14 +7,22 @@ use serde_json::json;
 use super::{Common, Output};
 use crate::kafka::profile::ConfigFile;
 use crate::table::Table;
+use crate::terminal::Terminal;
+
+const EXAMPLES: &str = "\
+Examples:
+  stockstream profile list
+  stockstream profile list -o json
+  stockstream --config-file ./clusters.toml profile list";
 
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     common: Common,
 }
 
-pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
+pub fn run(args: &Args, file: &ConfigFile, path: &Path, terminal: Terminal) -> anyhow::Result<()> {
     if args.common.output == Output::Json {
         let list: Vec<_> = file
             .profiles
@@ -35,5 +43,5 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path) -> anyhow::Result<()> {
             p.settings.len().to_string(),
         ]);
     }
-    Ok(crate::stdout::write(table.render(false))?)
+    Ok(crate::stdout::write(table.render(terminal.stdout_color))?)
 }

@@ -7,7 +7,7 @@ mod show;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::profile::{config_path, ConfigFile};
 
 #[derive(Debug, Subcommand)]
@@ -18,11 +18,11 @@ pub enum Command {
     Show(show::Args),
 }
 
-pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
-    let path = config_path(global.config_file.as_deref())?;
+pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
+    let path = config_path(global.connection.profiles_file.as_deref())?;
     let file = ConfigFile::load(&path)?;
     match command {
-        Command::List(args) => list::run(&args, &file, &path),
+        Command::List(args) => list::run(&args, &file, &path, global.terminal),
         Command::Show(args) => show::run(&args, &file, &path, global),
     }
 }

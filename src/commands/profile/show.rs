@@ -1,17 +1,22 @@
 //! `profile show NAME`: one profile's brokers and settings; a reference is shown as written,
 //! never resolved, and any other value of a key that may hold a secret is redacted.
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 
 use serde_json::json;
 
 use super::{Common, Output};
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::profile::{shown_value, ConfigFile};
 use crate::table::Table;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream profile show prod                # secrets as their references (env:VAR, file:PATH)
+  stockstream profile show prod -o json";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The profile's name.
     name: String,
@@ -20,7 +25,7 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &Global) -> anyhow::Result<()> {
     let profile = file.profile(&args.name, path)?;
     let settings: Vec<(&str, String)> = profile
         .settings
@@ -43,6 +48,7 @@ pub fn run(args: &Args, file: &ConfigFile, path: &Path, global: &GlobalArgs) -> 
     for (k, v) in settings {
         table.row(vec![k.to_string(), v]);
     }
-    let color = global.color.enabled(std::io::stdout().is_terminal());
-    Ok(crate::stdout::write(table.render(color))?)
+    Ok(crate::stdout::write(
+        table.render(global.terminal.stdout_color),
+    )?)
 }

@@ -6,15 +6,22 @@ use serde_json::json;
 
 use super::Common;
 use crate::admin::Admin;
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::topic_name::TopicName;
 
 /// The log target of the topic commands.
 pub const LOG: &str = "TopicAdmin";
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic create                     # stock_prices, 5 partitions
+  stockstream topic create ticks --partitions 12 --config retention.ms=86400000
+  stockstream topic create ticks --if-not-exists -o json   # in scripts: an existing one is fine";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Name of the topic.
     #[arg(default_value = "stock_prices")]
@@ -29,7 +36,7 @@ pub struct Args {
     replication_factor: i32,
 
     /// A topic setting, e.g. --config retention.ms=3600000 (repeatable).
-    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = crate::cli::parse_key_value)]
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = crate::flags::parse_key_value)]
     configs: Vec<(String, String)>,
 
     /// Succeed (exit 0) when the topic already exists.
@@ -40,8 +47,8 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let name = args.name.as_str();
     let created = if admin.topic(name)?.is_some() {

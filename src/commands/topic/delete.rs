@@ -9,12 +9,18 @@ use serde_json::json;
 use super::create::LOG;
 use super::Common;
 use crate::admin::Admin;
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::topic_name::TopicName;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic delete ticks               # asks first on a terminal
+  stockstream topic delete ticks --yes --if-exists   # in scripts: a missing topic is fine";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Name of the topic.
     name: TopicName,
@@ -31,11 +37,11 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let name = args.name.as_str();
     // Refuse before touching the network: a script without --yes is a mistake either way.
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = std::io::stdin().is_terminal() && global.terminal.live;
     if !args.yes && !interactive {
         bail!(
             "refusing to delete topic `{name}` without confirmation: not on a terminal, so I cannot ask.\n  \

@@ -6,13 +6,19 @@ use serde_json::json;
 
 use super::Common;
 use crate::admin::{Admin, Offsets};
-use crate::cli::GlobalArgs;
 use crate::exit::Failure;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::table::Table;
 use crate::topic_name::TopicName;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic describe                   # stock_prices
+  stockstream topic describe ticks -o json > ticks.json";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Name of the topic.
     #[arg(default_value = "stock_prices")]
@@ -22,8 +28,8 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let name = args.name.as_str();
     let Some(topic) = admin.topic(name)? else {
@@ -73,7 +79,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         }));
     }
 
-    let color = super::color_stdout(global);
+    let color = global.terminal.stdout_color;
     let bold = |s: String| {
         if color {
             Style::new().bold().paint(s).to_string()

@@ -5,11 +5,17 @@ use serde_json::json;
 
 use super::Common;
 use crate::admin::Admin;
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 use crate::kafka::Kafka;
 use crate::table::Table;
 
+const EXAMPLES: &str = "\
+Examples:
+  stockstream topic list
+  stockstream topic list --internal -o json    # Kafka's own topics too, for a script";
+
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Include Kafka's internal topics (__consumer_offsets, __transaction_state, …).
     #[arg(long)]
@@ -19,8 +25,8 @@ pub struct Args {
     common: Common,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
-    let kafka = Kafka::new(global)?;
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let kafka = Kafka::new(&global.connection)?;
     let admin = Admin::connect(&kafka, args.common.timeout)?;
     let topics: Vec<_> = admin
         .topics()?
@@ -61,6 +67,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         ]);
     }
     Ok(crate::stdout::write(
-        table.render(super::color_stdout(global)),
+        table.render(global.terminal.stdout_color),
     )?)
 }

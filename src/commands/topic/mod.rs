@@ -7,12 +7,11 @@ mod delete;
 mod describe;
 mod list;
 
-use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::GlobalArgs;
+use crate::global::Global;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -26,7 +25,7 @@ pub enum Command {
     Delete(delete::Args),
 }
 
-pub fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
+pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
     match command {
         Command::Create(args) => create::run(args, global),
         Command::Describe(args) => describe::run(args, global),
@@ -57,9 +56,4 @@ impl Common {
     fn json(&self) -> bool {
         self.output == Output::Json
     }
-}
-
-/// Whether stdout tables get color.
-fn color_stdout(global: &GlobalArgs) -> bool {
-    global.color.enabled(std::io::stdout().is_terminal())
 }

@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod kafka;
 pub mod model;
+pub mod terminal;
 
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
