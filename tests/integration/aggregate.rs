@@ -434,3 +434,69 @@ fn a_backlog_of_many_batches_is_counted_to_the_last_record() {
     stop(child).assert_code(0);
     assert_eq!(trades, 25_000);
 }
+
+#[test]
+fn the_last_bars_stay_on_screen_after_ctrl_c() {
+    use crate::support::terminal::{bars_table, screen, Terminal};
+    let topic = unique("agg-screen");
+    create_topic(&topic, 1);
+    // One partition, its watermark at 2.6s: AAPL's window [1s, 2s) is its last final one,
+    // MSFT's [0s, 1s).
+    let data = [
+        (0, good("MSFT", 0.2, 400.0, 1)),
+        (0, good("AAPL", 0.5, 100.0, 1)),
+        (0, good("AAPL", 1.5, 101.0, 1)),
+        (0, good("AAPL", 2.5, 102.0, 1)),
+        (0, good("MSFT", 2.6, 401.0, 1)),
+    ];
+    load_into(&topic, &data);
+    let output = format!("{topic}.bars");
+    let group = unique("g-screen");
+    let args = [
+        "aggregate",
+        "--topic",
+        &topic,
+        "--group",
+        &group,
+        "--from",
+        "earliest",
+        "--output-topic",
+        &output,
+        "--window",
+        "1s",
+        "--watermark",
+        "0s",
+        // No partition goes idle: the two bars above stay the last.
+        "--idle-timeout",
+        "1h",
+    ];
+    let mut cmd = on_broker(&args);
+    cmd.stdout(std::process::Stdio::null());
+    let mut terminal = Terminal::spawn(cmd);
+    terminal.wait_for_text("400.00", Duration::from_secs(60));
+    terminal.wait_for_text("101.00", Duration::from_secs(30));
+    terminal.signal(libc::SIGINT);
+    let (code, shown) = terminal.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{shown}");
+    let screen = screen(&shown);
+    let rows = bars_table(&screen);
+    assert_eq!(rows.len(), 2, "{}", screen.join("\n"));
+    assert!(
+        rows[0].starts_with("AAPL    2026-01-01T00:00:01Z +1s") && rows[0].contains("101.00"),
+        "{}",
+        screen.join("\n")
+    );
+    assert!(
+        rows[1].starts_with("MSFT    2026-01-01T00:00:00Z +1s") && rows[1].contains("400.00"),
+        "{}",
+        screen.join("\n")
+    );
+    // Above the summary, which no redraw erases either.
+    let summary = screen.iter().position(|l| l.contains("📋 Summary:"));
+    let header = screen.iter().position(|l| l.starts_with("SYMBOL"));
+    assert!(
+        header < summary && header.is_some(),
+        "{}",
+        screen.join("\n")
+    );
+}

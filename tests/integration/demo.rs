@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::support::assert_unreachable;
+use crate::support::terminal::{bars_table, screen, Terminal};
 use crate::support::{run_for, stockstream};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
@@ -55,4 +56,24 @@ fn the_demo_needs_no_broker_and_shows_bars_for_every_symbol() {
 fn with_brokers_the_demo_goes_there_and_says_when_it_cannot() {
     let run = assert_unreachable(&["demo", "--duration", "2s", "--timeout", "1s"]);
     assert!(!run.stderr.contains("Embedded"), "{}", run.stderr);
+}
+
+#[test]
+fn the_demo_leaves_its_last_table_on_screen() {
+    let mut cmd = stockstream();
+    cmd.args(["demo", "--duration", "4s", "--seed", "7"])
+        .stdout(std::process::Stdio::null());
+    let terminal = Terminal::spawn(cmd);
+    let (code, shown) = terminal.wait(Duration::from_secs(40));
+    assert_eq!(code, Some(0), "{shown}");
+    let screen = screen(&shown);
+    let text = screen.join("\n");
+    let rows = bars_table(&screen);
+    assert!(!rows.is_empty(), "a header without rows:\n{text}");
+    // One row per symbol, the summary below them.
+    let symbols: BTreeSet<&str> = rows.iter().filter_map(|r| r.split(' ').next()).collect();
+    assert_eq!(symbols.len(), rows.len(), "{text}");
+    let last_row = screen.iter().position(|l| *l == rows[rows.len() - 1]);
+    let summary = screen.iter().position(|l| l.contains("📋 Demo summary:"));
+    assert!(last_row < summary, "{text}");
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::support::assert_unreachable;
 use crate::support::kafka::create_topic;
+use crate::support::terminal::Terminal;
 use crate::support::{on_broker, run_for, stockstream, unique, Run};
 
 fn topic(args: &[&str]) -> Run {
@@ -233,57 +234,15 @@ fn internal_topics_only_with_internal() {
     );
 }
 
-/// Runs `topic delete NAME` on a terminal (a pseudo-terminal for stdin and stderr), answers
-/// its question with `answer`, and returns the exit code and what the terminal showed.
+/// Runs `topic delete NAME` on a terminal, answers its question with `answer`, and
+/// returns the exit code and what the terminal showed.
 fn delete_answering(name: &str, answer: &str) -> (Option<i32>, String) {
-    use std::io::{Read as _, Write as _};
-    use std::os::fd::{FromRawFd as _, OwnedFd};
-    use std::process::Stdio;
-
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two new descriptors into the two integers.
-    let opened = unsafe {
-        libc::openpty(
-            &raw mut master,
-            &raw mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(opened, 0, "openpty failed");
-    // SAFETY: both descriptors are new and owned here alone.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
     let mut cmd = on_broker(&["topic", "delete", name]);
-    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave))
-        .stdout(Stdio::null());
-    let mut child = cmd.spawn().expect("starting stockstream");
-    // The command holds the terminal's other end open; the child's exit must close it.
-    drop(cmd);
-    let mut terminal = std::fs::File::from(master);
-    // Wait for the question, then answer it.
-    let mut shown = Vec::new();
-    let mut buf = [0u8; 512];
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !String::from_utf8_lossy(&shown).contains("[y/N]") {
-        assert!(std::time::Instant::now() < deadline, "no question asked");
-        match terminal.read(&mut buf) {
-            Ok(n) if n > 0 => shown.extend_from_slice(&buf[..n]),
-            // The other end closed: stockstream ended without asking.
-            _ => panic!("no question asked:\n{}", String::from_utf8_lossy(&shown)),
-        }
-    }
-    terminal.write_all(answer.as_bytes()).unwrap();
-    let status = child.wait().expect("waiting for stockstream");
-    // The child has exited: read what is left until the terminal reports its end.
-    while let Ok(n) = terminal.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        shown.extend_from_slice(&buf[..n]);
-    }
-    (status.code(), String::from_utf8_lossy(&shown).into_owned())
+    cmd.stdout(std::process::Stdio::null());
+    let mut terminal = Terminal::spawn(cmd);
+    terminal.wait_for_text("[y/N]", Duration::from_secs(60));
+    terminal.type_text(answer);
+    terminal.wait(Duration::from_secs(60))
 }
 
 #[test]

@@ -4,9 +4,10 @@
 pub mod broker;
 pub mod kafka;
 pub mod model;
+pub mod terminal;
 
 use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub use broker::broker;
@@ -73,25 +74,38 @@ pub fn wait_for(mut child: Child, limit: Duration) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for stockstream") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "stockstream did not finish within {limit:?}\n--- stderr\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = exit_within(&mut child, limit, || {}) else {
+        panic!(
+            "stockstream did not finish within {limit:?}\n--- stderr\n{}",
+            err.join().unwrap_or_default()
+        );
     };
     Run {
         code: status.code(),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// Waits for `child` to exit, at most `limit`, calling `meanwhile` between two looks; kills
+/// it and returns `None` when it overran.
+pub fn exit_within(
+    child: &mut Child,
+    limit: Duration,
+    mut meanwhile: impl FnMut(),
+) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for stockstream") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        meanwhile();
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
