@@ -294,6 +294,23 @@ impl Admin {
         Ok(true)
     }
 
+    /// Creates a topic that must be new. One of that name still being deleted is waited for,
+    /// at most `--timeout`.
+    pub fn create_anew(&self, name: &str, partitions: i32, replication: i32) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        while !self.create(name, partitions, replication, &[])? {
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "topic `{name}` still exists on {} after {}; remove it with `stockstream topic delete {name}`",
+                    self.brokers(),
+                    humantime::format_duration(self.timeout)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
     /// Deletes a topic and waits until it is gone. `Ok(false)` when it did not exist.
     pub fn delete(&self, name: &str) -> anyhow::Result<bool> {
         let results = self

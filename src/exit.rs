@@ -11,7 +11,8 @@ pub const UNREACHABLE: u8 = 3;
 pub const TOPIC_MISSING: u8 = 4;
 /// The topic already exists.
 pub const TOPIC_EXISTS: u8 = 5;
-/// A second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered.
+/// A second Ctrl+C cut the graceful stop short, a stop came before Kafka answered, or a stop
+/// cut a walk-through (`demo-partitions`) short.
 pub const INTERRUPTED: u8 = 130;
 
 /// Failures a script may want to tell apart, each with its own exit code.
@@ -45,6 +46,10 @@ pub enum Failure {
     /// Ctrl+C or SIGTERM while waiting for the first answer: nothing was done.
     #[error("stopped before Kafka at {brokers} answered; nothing was done")]
     Stopped { brokers: String },
+    /// Ctrl+C or SIGTERM part-way through a task that has an end (`demo-partitions`): it was
+    /// cut short, and what it made was cleaned up.
+    #[error("asked to stop (Ctrl+C or SIGTERM)")]
+    Interrupted,
 }
 
 impl Failure {
@@ -53,7 +58,7 @@ impl Failure {
             Failure::Unreachable { .. } | Failure::Rejected { .. } => UNREACHABLE,
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
-            Failure::Stopped { .. } => INTERRUPTED,
+            Failure::Stopped { .. } | Failure::Interrupted => INTERRUPTED,
             Failure::Declined { .. } => FAILURE,
         }
     }
@@ -65,7 +70,7 @@ pub fn chosen(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         matches!(
             e.downcast_ref::<Failure>(),
-            Some(Failure::Stopped { .. } | Failure::Declined { .. })
+            Some(Failure::Stopped { .. } | Failure::Interrupted | Failure::Declined { .. })
         )
     })
 }

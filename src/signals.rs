@@ -34,6 +34,16 @@ pub fn stop_requested() -> bool {
     INSTALLED.get().is_some_and(Stop::requested)
 }
 
+/// Fails with `Failure::Interrupted` once Ctrl+C or SIGTERM asked the program to stop: for
+/// a task with an end (a walk-through), at each point where it may stop part-way.
+pub fn unless_stopped() -> Result<(), exit::Failure> {
+    if stop_requested() {
+        Err(exit::Failure::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
 /// Installs the handler. Call once per process.
 pub fn install() -> anyhow::Result<Stop> {
     let flag = Arc::new(AtomicBool::new(false));

@@ -2,10 +2,12 @@
 //! the keyboard, and every "key → partition" it prints is where a consumer finds the records.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use crate::support::assert_unreachable;
 use crate::support::kafka::{create_topic, murmur2_partition, read_all};
+use crate::support::terminal::Terminal;
 use crate::support::{on_broker, run_for, unique, Run};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
@@ -246,4 +248,79 @@ fn claims_are_read_from_both_the_table_and_the_order_lines() {
     assert_eq!(c[1].offsets.as_deref(), Some(&[0, 3, 6][..]));
     assert_eq!((c[2].key.as_str(), c[2].partition), ("NFLX", 1));
     assert_eq!(c[2].offsets.as_deref(), Some(&[7][..]));
+}
+
+/// Runs the walk with `--step` on a terminal, pressing Enter `enters` times, then sends
+/// `signal` at the next pause: the demo must stop there, remove its topic and exit 130.
+fn stopped_at_a_pause(signal: i32, enters: usize) {
+    let topic = unique("demo-stop");
+    let mut cmd = on_broker(&["demo-partitions", "--topic", &topic, "--step"]);
+    cmd.stdout(Stdio::null());
+    let mut terminal = Terminal::spawn(cmd);
+    for pressed in 0..enters {
+        terminal.wait_for_times("Press Enter", pressed + 1, Duration::from_secs(60));
+        terminal.type_text("\n");
+    }
+    terminal.wait_for_times("Press Enter", enters + 1, Duration::from_secs(60));
+    let at = enters + 1;
+    // The topic is there while the demo waits.
+    run_for(
+        on_broker(&["topic", "describe", &topic]),
+        Duration::from_secs(30),
+    )
+    .assert_code(0);
+    let sent = Instant::now();
+    terminal.signal(signal);
+    let (code, shown) = terminal.wait(Duration::from_secs(60));
+    let took = sent.elapsed();
+    assert_eq!(code, Some(130), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "demo-partitions stopped at step {at}/6: asked to stop (Ctrl+C or SIGTERM)"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("Removed topic"), "{shown}");
+    assert!(!shown.contains("CRITICAL"), "{shown}");
+    // Removing the topic and the group takes a few requests, not a timeout.
+    assert!(took < Duration::from_secs(5), "took {took:?}:\n{shown}");
+    assert_topic_gone(&topic);
+}
+
+#[test]
+fn ctrl_c_at_a_pause_removes_the_topic_and_exits_130() {
+    stopped_at_a_pause(libc::SIGINT, 0);
+}
+
+#[test]
+fn sigterm_after_records_were_sent_removes_the_topic_and_exits_130() {
+    stopped_at_a_pause(libc::SIGTERM, 2);
+}
+
+#[test]
+fn the_demos_own_topic_left_behind_is_made_anew_with_offsets_from_0() {
+    // The one test that uses the default topic: as a run cut short by a second Ctrl+C
+    // leaves it, with other partitions and records at offsets past 0.
+    const OWN: &str = "stockstream_demo_partitions";
+    create_topic(OWN, 2);
+    run_for(
+        on_broker(&["produce", "--topic", OWN, "--count", "20", "--rate", "max"]),
+        Duration::from_secs(60),
+    )
+    .assert_code(0);
+    let run = demo(&["--records-per-key", "1", "--keep"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("was left by an earlier run"),
+        "{}",
+        run.stderr
+    );
+    assert_claims_hold(&run, OWN, 3);
+    let offsets: Vec<i64> = read_all(OWN).iter().map(|r| r.offset).collect();
+    assert_eq!(offsets.len(), 7, "one record per key, nothing older");
+    assert!(offsets.contains(&0), "{offsets:?}");
+    // And without --keep the next run removes it.
+    let run = demo(&["--records-per-key", "1"]);
+    run.assert_code(0);
+    assert_topic_gone(OWN);
 }

@@ -177,6 +177,7 @@ fn commit(
         .with_context(|| format!("committing the offsets of group `{}`", ctx.group))?;
     let deadline = Instant::now() + ctx.timeout;
     loop {
+        crate::signals::unless_stopped()?;
         let got = committed(ctx, consumer)?;
         if offsets.iter().all(|(p, o)| got.get(p) == Some(&Some(*o))) {
             return Ok(got);

@@ -3,7 +3,7 @@
 //! lane by lane, and each key's records keep the order they were sent in.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -15,6 +15,9 @@ use crate::market::{unix_now, Market};
 use crate::partitioner;
 use crate::record::Symbol;
 use crate::table::Table;
+
+/// The longest the delivery wait goes without looking for a stop.
+const FLUSH_SLICE: Duration = Duration::from_millis(100);
 
 /// How wide a lane may get before it wraps.
 const LANE_WIDTH: usize = 78;
@@ -82,14 +85,19 @@ impl Sender {
                 pending.push((tick.symbol, payload, delivery));
             }
         }
-        // Every report is in once the flush returns; awaiting them below does not wait.
-        self.producer.flush(self.timeout).map_err(|e| {
-            anyhow!(
-                "the records were not delivered to `{}` within {}: {e}",
-                self.topic,
-                humantime::format_duration(self.timeout)
-            )
-        })?;
+        // Every report is in once the flush returns; awaiting them below does not wait. It
+        // is done in slices, so that Ctrl+C or SIGTERM is heard meanwhile.
+        let deadline = Instant::now() + self.timeout;
+        while let Err(e) = self.producer.flush(FLUSH_SLICE) {
+            crate::signals::unless_stopped()?;
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "the records were not delivered to `{}` within {}: {e}",
+                    self.topic,
+                    humantime::format_duration(self.timeout)
+                ));
+            }
+        }
         pending
             .into_iter()
             .map(

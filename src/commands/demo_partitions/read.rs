@@ -1,6 +1,7 @@
 //! Reading a bounded stretch of each partition, for the replay and the consumer group
 //! steps: stop when every partition reaches its end offset, fail when nothing moves for
-//! `--timeout`, so the demo never hangs on a quiet or unreachable broker.
+//! `--timeout`, so the demo never hangs on a quiet or unreachable broker, and end at once
+//! when Ctrl+C or SIGTERM asks for a stop.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -57,6 +58,7 @@ pub fn read(
     };
     let mut last_progress = Instant::now();
     while behind(&next) {
+        crate::signals::unless_stopped()?;
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 if stretches

@@ -84,13 +84,19 @@ impl Terminal {
     /// Reads until the terminal has shown `text`; fails after `limit`.
     #[track_caller]
     pub fn wait_for_text(&mut self, text: &str, limit: Duration) {
+        self.wait_for_times(text, 1, limit);
+    }
+
+    /// Reads until the terminal has shown `text` `times` times; fails after `limit`.
+    #[track_caller]
+    pub fn wait_for_times(&mut self, text: &str, times: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while !self.shown().contains(text) {
+        while self.shown().matches(text).count() < times {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
                 Ok(bytes) => self.shown.extend_from_slice(&bytes),
                 Err(_) => panic!(
-                    "the terminal did not show {text:?} within {limit:?}:\n{}",
+                    "the terminal did not show {text:?} {times} times within {limit:?}:\n{}",
                     self.shown()
                 ),
             }
