@@ -11,8 +11,9 @@ pub const UNREACHABLE: u8 = 3;
 pub const TOPIC_MISSING: u8 = 4;
 /// The topic already exists.
 pub const TOPIC_EXISTS: u8 = 5;
-/// A second Ctrl+C cut the graceful stop short, a stop came before Kafka answered, or a stop
-/// cut a walk-through (`demo-partitions`) short.
+/// A second Ctrl+C cut the graceful stop short, a stop came before Kafka answered, the
+/// brokers did not answer within a second of a stop, or a stop cut a walk-through
+/// (`demo-partitions`) short.
 pub const INTERRUPTED: u8 = 130;
 
 /// Failures a script may want to tell apart, each with its own exit code.
@@ -46,9 +47,9 @@ pub enum Failure {
     /// Ctrl+C or SIGTERM while waiting for the first answer: nothing was done.
     #[error("stopped before Kafka at {brokers} answered; nothing was done")]
     Stopped { brokers: String },
-    /// Ctrl+C or SIGTERM part-way through a task that has an end (`demo-partitions`): it was
-    /// cut short, and what it made was cleaned up.
-    #[error("asked to stop (Ctrl+C or SIGTERM)")]
+    /// Ctrl+C or SIGTERM cut work short: a task that has an end (`demo-partitions`, which
+    /// cleans up after itself), or a last step the brokers did not answer in time.
+    #[error("stopped by Ctrl+C or SIGTERM")]
     Interrupted,
 }
 

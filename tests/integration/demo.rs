@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::assert_unreachable;
 use crate::support::terminal::{bars_table, screen, Terminal};
-use crate::support::{run_for, stockstream};
+use crate::support::{run_for, stockstream, Running};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
 
@@ -76,4 +76,22 @@ fn the_demo_leaves_its_last_table_on_screen() {
     let last_row = screen.iter().position(|l| *l == rows[rows.len() - 1]);
     let summary = screen.iter().position(|l| l.contains("📋 Demo summary:"));
     assert!(last_row < summary, "{text}");
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_at_once_without_waiting_for_the_last_windows() {
+    let mut cmd = stockstream();
+    // Windows of 10s: closing the last ones would take more than 10s.
+    cmd.args(["demo", "--window", "10s"]);
+    let demo = Running::spawn(cmd);
+    std::thread::sleep(Duration::from_secs(4));
+    // Ended within 5 s of the signal, or the wait fails.
+    let run = demo.signal_and_wait(libc::SIGINT, Duration::from_secs(5));
+    run.assert_code(0);
+    assert!(run.stderr.contains("📋 Demo summary:"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("the last windows close"),
+        "{}",
+        run.stderr
+    );
 }

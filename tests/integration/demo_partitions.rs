@@ -276,7 +276,7 @@ fn stopped_at_a_pause(signal: i32, enters: usize) {
     assert_eq!(code, Some(130), "{shown}");
     assert!(
         shown.contains(&format!(
-            "demo-partitions stopped at step {at}/6: asked to stop (Ctrl+C or SIGTERM)"
+            "demo-partitions cut short at step {at}/6: stopped by Ctrl+C or SIGTERM"
         )),
         "{shown}"
     );

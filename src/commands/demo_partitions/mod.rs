@@ -80,7 +80,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     let outcome = tour(&mut walk, &kafka, &admin, &topic, &group, &args).map_err(|e| {
         if matches!(e.downcast_ref(), Some(exit::Failure::Interrupted)) {
             e.context(format!(
-                "demo-partitions stopped at step {}/{STEPS}",
+                "demo-partitions cut short at step {}/{STEPS}",
                 walk.done
             ))
         } else {
@@ -238,16 +238,28 @@ fn clean_up(
         );
         return Ok(());
     }
-    if admin.delete_group(group)? {
+    // Each is tried, whatever became of the other.
+    let group_removed = admin.delete_group(group).with_context(|| {
+        format!("removing consumer group `{group}` (`kafka-consumer-groups.sh --delete --group {group}` removes it later)")
+    });
+    if let Ok(true) = group_removed {
         tracing::info!(target: LOG, "🗑️ Removed consumer group `{group}`");
     }
-    if created {
-        admin.delete(topic)?;
-        tracing::info!(target: LOG, "🗑️ Removed topic `{topic}`");
+    let topic_removed = if created {
+        admin
+            .delete(topic)
+            .map(|_| tracing::info!(target: LOG, "🗑️ Removed topic `{topic}`"))
+            .with_context(|| {
+                format!("removing topic `{topic}` (`stockstream topic delete {topic}` removes it later)")
+            })
     } else {
         tracing::info!(target: LOG, "👍 Topic `{topic}` was there before the demo, so it stays");
+        Ok(())
+    };
+    match (group_removed, topic_removed) {
+        (Err(group), Err(topic)) => Err(anyhow!("{group:#}; {topic:#}")),
+        (group, topic) => group.and(topic),
     }
-    Ok(())
 }
 
 /// The step headings, and the pauses between steps with `--step`.

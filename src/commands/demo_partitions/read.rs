@@ -4,6 +4,7 @@
 //! when Ctrl+C or SIGTERM asks for a stop.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -13,13 +14,15 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{CreateClient as _, Kafka, Observer};
 
-pub type Consumer = BaseConsumer<Observer>;
+/// Shared with the thread a blocking request runs on (see `signals::patiently`).
+pub type Consumer = Arc<BaseConsumer<Observer>>;
 
 /// A consumer in `group`; it commits only when the demo tells it to.
 pub fn consumer(kafka: &Kafka, group: &str) -> anyhow::Result<Consumer> {
     kafka
         .consumer_config(group)
         .create_client(Observer::default())
+        .map(Arc::new)
         .context("creating the Kafka consumer")
 }
 

@@ -109,6 +109,12 @@ pub fn exit_within(
     }
 }
 
+/// Sends `signal` to the child process `pid`.
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: signalling a child process of this test.
+    unsafe { libc::kill(i32::try_from(pid).expect("a pid"), signal) };
+}
+
 /// A running `stockstream` that is killed if the test ends without stopping it (a failed
 /// assertion), so no process outlives the tests.
 pub struct Running(Option<Child>);
@@ -130,11 +136,14 @@ impl Running {
 
     /// Sends `signal` and waits for the exit, at most `limit`.
     #[track_caller]
-    pub fn signal_and_wait(mut self, signal: i32, limit: Duration) -> Run {
-        let child = self.0.take().expect("still running");
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), signal) };
-        wait_for(child, limit)
+    pub fn signal_and_wait(self, signal: i32, limit: Duration) -> Run {
+        self.signal(signal);
+        self.wait(limit)
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: i32) {
+        send_signal(self.pid(), signal);
     }
 }
 

@@ -112,8 +112,7 @@ impl Terminal {
 
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(i32::try_from(self.pid()).expect("a pid"), signal) };
+        super::send_signal(self.pid(), signal);
     }
 
     /// Waits for the exit, at most `limit`, and for the terminal to show all it was sent;
