@@ -168,6 +168,18 @@ fn every_key_is_where_the_demo_says_and_the_group_ends_with_no_lag() {
         run.stdout
     );
     assert_eq!(final_lags(&run.stdout), [0, 0, 0], "{}", run.stdout);
+    // The key skew of 3 partitions, and of stock_prices' 5.
+    assert_eq!(
+        skew_row(&run.stdout, 0)[1..],
+        ["AAPL", "MSFT", "META", "9", "42.9%"]
+    );
+    assert!(
+        run.stdout.contains(
+            "`stock_prices`, as `stockstream topic create` makes it, has 5 partitions:\n  4 keys on partition 1"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -323,4 +335,48 @@ fn the_demos_own_topic_left_behind_is_made_anew_with_offsets_from_0() {
     let run = demo(&["--records-per-key", "1"]);
     run.assert_code(0);
     assert_topic_gone(OWN);
+}
+
+/// The row of `partition` in the key skew table: its cells.
+fn skew_row(stdout: &str, partition: usize) -> Vec<String> {
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("PARTITION  KEYS"))
+        .unwrap_or_else(|| panic!("no key skew table in\n{stdout}"));
+    let row = lines[header + 1 + partition];
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[0], partition.to_string(), "{row}");
+    cells.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn five_partitions_for_seven_keys_show_key_skew() {
+    let topic = unique("demo-skew");
+    let run = demo(&[
+        "--topic",
+        &topic,
+        "--partitions",
+        "5",
+        "--records-per-key",
+        "2",
+    ]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(
+            "7 keys over 5 partitions: 4 keys on partition 1, 2 on partition 2, 1 on partition 4;\n  none on partitions 0 and 3, which stay empty for ever."
+        ),
+        "{}",
+        run.stdout
+    );
+    for empty in [0, 3] {
+        assert_eq!(skew_row(&run.stdout, empty)[1..], ["-", "0", "0.0%"]);
+    }
+    assert_eq!(
+        skew_row(&run.stdout, 1)[1..],
+        ["GOOGL", "AMZN", "TSLA", "NFLX", "8", "57.1%"]
+    );
+    assert_eq!(skew_row(&run.stdout, 4)[1..], ["META", "2", "14.3%"]);
+    // This is stock_prices' own spread: said once, not again for stock_prices.
+    assert!(!run.stdout.contains("`stock_prices`"), "{}", run.stdout);
 }

@@ -265,3 +265,51 @@ fn a_no_at_the_prompt_keeps_the_topic_and_says_so_plainly() {
     assert_eq!(code, Some(0), "{shown}");
     topic(&["describe", &name]).assert_code(4);
 }
+
+#[test]
+fn describe_shows_each_partitions_share_and_the_empty_ones() {
+    // Five partitions for seven symbols: murmur2 leaves partitions 0 and 3 without one.
+    let name = unique("topic-share");
+    create_topic(&name, 5);
+    let produce = run_for(
+        on_broker(&[
+            "produce", "--topic", &name, "--count", "700", "--rate", "max",
+        ]),
+        Duration::from_secs(60),
+    );
+    produce.assert_code(0);
+
+    let text = topic(&["describe", &name]);
+    text.assert_code(0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(lines[1].ends_with("MESSAGES  SHARE"), "{}", text.stdout);
+    let mut total = 0.0;
+    for (partition, row) in lines[2..7].iter().enumerate() {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let share: f64 = cells[7]
+            .trim_end_matches('%')
+            .parse()
+            .expect("a percentage");
+        if partition == 0 || partition == 3 {
+            assert_eq!((cells[6], cells[7]), ("0", "0.0%"), "{}", text.stdout);
+        } else {
+            assert!(share > 0.0, "{}", text.stdout);
+        }
+        total += share;
+    }
+    assert!((total - 100.0).abs() < 0.3, "{}", text.stdout);
+
+    let d = json(&topic(&["describe", &name, "-o", "json"]));
+    let shares: Vec<f64> = d["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["share_percent"].as_f64().expect("a share"))
+        .collect();
+    assert_eq!((shares[0], shares[3]), (0.0, 0.0), "{d}");
+    // An empty topic has no shares.
+    let empty = unique("topic-share-empty");
+    create_topic(&empty, 2);
+    let d = json(&topic(&["describe", &empty, "-o", "json"]));
+    assert!(d["partitions"][0]["share_percent"].is_null(), "{d}");
+}

@@ -136,6 +136,7 @@ fn tour(
         args.records_per_key
     ));
     placement::show_lanes(&walk.show, &sent, partitions);
+    placement::show_skew(&walk.show, &sent, partitions);
 
     walk.begin("Order is kept per key")?;
     walk.show.say(

@@ -14,6 +14,9 @@ use crate::topic_name::TopicName;
 /// The log target of the topic commands.
 pub const LOG: &str = "TopicAdmin";
 
+/// Partitions of a topic made without --partitions, `stock_prices` among them.
+pub const DEFAULT_PARTITIONS: i32 = 5;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Name of the topic.
@@ -21,7 +24,7 @@ pub struct Args {
     name: TopicName,
 
     /// Number of partitions.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    #[arg(long, default_value_t = DEFAULT_PARTITIONS, value_parser = clap::value_parser!(i32).range(1..=100_000))]
     partitions: i32,
 
     /// Number of replicas of each partition.
