@@ -11,11 +11,15 @@ PARTITIONS := "5"
 # The topic of the topic-* recipes
 TOPIC := "stock_prices"
 
-# The local launcher's client port, when `up` runs Kafka without containers (containers use 9092)
-export KAFKA_LOCAL_PORT := env("KAFKA_LOCAL_PORT", "9092")
-
 # The local launcher's data folder
 export KAFKA_LOCAL_DATA := env("KAFKA_LOCAL_DATA", env("KAFKA_LOCAL_HOME", justfile_directory() / ".kafka-local") / "data")
+
+# The local launcher's client port, when `up` runs Kafka without containers (containers use
+# 9092); by default the port of the one running (which it remembers), else 9092
+export KAFKA_LOCAL_PORT := env("KAFKA_LOCAL_PORT", shell('cat "$1/broker.port" 2>/dev/null || echo 9092', KAFKA_LOCAL_DATA))
+
+# How the launcher's messages tell you to choose another port
+export KAFKA_LOCAL_PORT_SETTING := "`just KAFKA_LOCAL_PORT=N up`"
 
 # Where stockstream connects; an exported STOCKSTREAM_BROKERS wins, as it does for stockstream
 export STOCKSTREAM_BROKERS := env("STOCKSTREAM_BROKERS", "localhost:" + KAFKA_LOCAL_PORT)
@@ -30,11 +34,13 @@ default:
 
 # Start Kafka: containers (Kafka + Kafka UI on :8080) when an engine works, else the local launcher
 [group('kafka')]
+[no-exit-message]
 up:
     scripts/kafka-stack up
 
 # Stop Kafka (containers or the local launcher); data is kept
 [group('kafka')]
+[no-exit-message]
 down:
     scripts/kafka-stack down
 
@@ -48,13 +54,15 @@ restart: down up
 nuke:
     scripts/kafka-stack nuke
 
-# Whether Kafka runs, and where
+# Whether Kafka runs, and where (exit 0: it answers, 1: not yet, 3: nothing runs)
 [group('kafka')]
+[no-exit-message]
 status:
     @scripts/kafka-stack status
 
 # Follow the broker's log (with containers, `just logs kafka-ui` for the UI's)
 [group('kafka')]
+[no-exit-message]
 logs *ARGS:
     @scripts/kafka-stack logs "$@"
 

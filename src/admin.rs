@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
@@ -17,6 +18,7 @@ use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{self, CreateClient as _, Kafka, Observer};
+use crate::signals;
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]
@@ -62,7 +64,8 @@ impl Offsets {
 pub struct Admin {
     kafka: Kafka,
     client: AdminClient<Observer>,
-    offsets: BaseConsumer<Observer>,
+    /// Shared with the thread each of its blocking requests runs on.
+    offsets: Arc<BaseConsumer<Observer>>,
     runtime: tokio::runtime::Runtime,
     timeout: Duration,
 }
@@ -86,7 +89,7 @@ impl Admin {
         Ok(Admin {
             kafka: kafka.clone(),
             client,
-            offsets,
+            offsets: Arc::new(offsets),
             runtime,
             timeout,
         })
@@ -102,24 +105,55 @@ impl Admin {
             .operation_timeout(Some(self.timeout))
     }
 
-    /// Runs an admin future to completion, or fails after `--timeout`.
+    /// Runs an admin future to completion, or fails after `--timeout`, or once Ctrl+C or
+    /// SIGTERM asked for a stop `signals::PATIENCE` ago.
     fn block<F: Future>(&self, what: &str, fut: F) -> anyhow::Result<F::Output> {
         let timeout = self.timeout;
-        self.runtime
-            .block_on(async { tokio::time::timeout(timeout, fut).await })
-            .map_err(|_| {
+        let stopped = async {
+            while !signals::out_of_patience() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let answer = self.runtime.block_on(async {
+            tokio::select! {
+                answer = tokio::time::timeout(timeout, fut) => answer.ok(),
+                () = stopped => return Err(self.given_up(what)),
+            }
+            .ok_or_else(|| {
                 anyhow!(
                     "the broker at {} did not answer within {} while {what}",
                     self.brokers(),
                     humantime::format_duration(timeout)
                 )
             })
+        })?;
+        Ok(answer)
+    }
+
+    /// Runs a blocking request of the offsets client (bounded by `--timeout` itself), or
+    /// fails once Ctrl+C or SIGTERM asked for a stop `signals::PATIENCE` ago.
+    fn ask<T: Send + 'static>(
+        &self,
+        what: &str,
+        request: impl FnOnce(&BaseConsumer<Observer>, Duration) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (client, timeout) = (Arc::clone(&self.offsets), self.timeout);
+        signals::patiently(move || request(&client, timeout)).ok_or_else(|| self.given_up(what))
+    }
+
+    fn given_up(&self, what: &str) -> anyhow::Error {
+        anyhow!(
+            "the broker at {} did not answer within {} of the stop while {what}",
+            self.brokers(),
+            humantime::format_duration(signals::PATIENCE)
+        )
     }
 
     fn metadata(&self) -> anyhow::Result<Metadata> {
-        self.offsets
-            .fetch_metadata(None, self.timeout)
-            .with_context(|| format!("reading the cluster metadata from {}", self.brokers()))
+        self.ask("reading the cluster metadata", |c, timeout| {
+            c.fetch_metadata(None, timeout)
+        })?
+        .with_context(|| format!("reading the cluster metadata from {}", self.brokers()))
     }
 
     /// Every topic, sorted by name.
@@ -194,8 +228,9 @@ impl Admin {
             return Ok(HashMap::new());
         }
         let answer = self
-            .offsets
-            .offsets_for_times(tpl, self.timeout)
+            .ask("listing offsets", move |c, timeout| {
+                c.offsets_for_times(tpl, timeout)
+            })?
             .with_context(|| format!("listing offsets on {}", self.brokers()))?;
         let mut out = HashMap::new();
         for e in answer.elements() {
@@ -292,6 +327,23 @@ impl Admin {
             },
         )?;
         Ok(true)
+    }
+
+    /// Creates a topic that must be new. One of that name still being deleted is waited for,
+    /// at most `--timeout`.
+    pub fn create_anew(&self, name: &str, partitions: i32, replication: i32) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        while !self.create(name, partitions, replication, &[])? {
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "topic `{name}` still exists on {} after {}; remove it with `stockstream topic delete {name}`",
+                    self.brokers(),
+                    humantime::format_duration(self.timeout)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     /// Deletes a topic and waits until it is gone. `Ok(false)` when it did not exist.

@@ -14,7 +14,9 @@ pub const UNREACHABLE: u8 = 3;
 pub const TOPIC_MISSING: u8 = 4;
 /// The topic already exists.
 pub const TOPIC_EXISTS: u8 = 5;
-/// A second Ctrl+C cut the graceful stop short, or a stop came before Kafka answered.
+/// A second Ctrl+C cut the graceful stop short, a stop came before Kafka answered, the
+/// brokers did not answer within a second of a stop, or a stop cut a walk-through
+/// (`demo-partitions`) short.
 pub const INTERRUPTED: u8 = 130;
 
 /// Every exit code and what it means, as `stockstream --help` lists them.
@@ -113,6 +115,10 @@ pub enum Failure {
     /// Ctrl+C or SIGTERM while waiting for the first answer: nothing was done.
     #[error("stopped before Kafka at {brokers} answered; nothing was done")]
     Stopped { brokers: String },
+    /// Ctrl+C or SIGTERM cut work short: a task that has an end (`demo-partitions`, which
+    /// cleans up after itself), or a last step the brokers did not answer in time.
+    #[error("stopped by Ctrl+C or SIGTERM")]
+    Interrupted,
 }
 
 impl Failure {
@@ -121,7 +127,7 @@ impl Failure {
             Failure::Unreachable { .. } | Failure::Rejected { .. } => UNREACHABLE,
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
-            Failure::Stopped { .. } => INTERRUPTED,
+            Failure::Stopped { .. } | Failure::Interrupted => INTERRUPTED,
             Failure::Declined { .. } => FAILURE,
             Failure::Setting { .. } => USAGE,
         }
@@ -134,7 +140,7 @@ pub fn chosen(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         matches!(
             e.downcast_ref::<Failure>(),
-            Some(Failure::Stopped { .. } | Failure::Declined { .. })
+            Some(Failure::Stopped { .. } | Failure::Interrupted | Failure::Declined { .. })
         )
     })
 }

@@ -2,6 +2,8 @@
 //! and librdkafka's `murmur2_random`, which stockstream's producers use), so that stockstream
 //! can say in advance which partition a key goes to, and show the arithmetic.
 
+use crate::record::Symbol;
+
 /// Kafka's seed for `Utils.murmur2`.
 const SEED: u32 = 0x9747_b28c;
 
@@ -36,6 +38,20 @@ pub fn place(key: &[u8], partitions: usize) -> Option<Placement> {
         positive,
         partition,
     })
+}
+
+/// The symbols each partition of a topic of `partitions` partitions gets, by partition:
+/// how evenly (or not) the seven keys spread.
+pub fn symbols_by_partition(partitions: usize) -> Vec<Vec<Symbol>> {
+    let mut lanes = vec![Vec::new(); partitions];
+    for symbol in Symbol::ALL {
+        let lane = place(symbol.as_str().as_bytes(), partitions)
+            .and_then(|p| usize::try_from(p.partition).ok());
+        if let Some(lane) = lane {
+            lanes[lane].push(symbol);
+        }
+    }
+    lanes
 }
 
 /// Kafka's `Utils.murmur2`: 32-bit MurmurHash2 over the key bytes with Kafka's seed,
@@ -127,6 +143,26 @@ mod tests {
             let p = place(b"AAPL", n).unwrap();
             assert!((0..i32::try_from(n).unwrap()).contains(&p.partition));
         }
+    }
+
+    #[test]
+    fn five_partitions_leave_two_without_a_symbol() {
+        use Symbol::*;
+        assert_eq!(
+            symbols_by_partition(5),
+            [
+                vec![],
+                vec![GOOGL, AMZN, TSLA, NFLX],
+                vec![AAPL, MSFT],
+                vec![],
+                vec![META]
+            ]
+        );
+        assert_eq!(
+            symbols_by_partition(3),
+            [vec![AAPL, MSFT, META], vec![GOOGL, NFLX], vec![AMZN, TSLA]]
+        );
+        assert!(symbols_by_partition(0).is_empty());
     }
 
     #[test]

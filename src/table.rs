@@ -18,7 +18,7 @@ impl Table {
         }
     }
 
-    /// Right-aligns the columns whose every cell is a number.
+    /// Right-aligns the columns whose every cell is a number (a percentage included).
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
@@ -29,7 +29,9 @@ impl Table {
             *numeric = !self.rows.is_empty()
                 && self.rows.iter().all(|r| {
                     r.get(c).is_some_and(|v| {
-                        !v.is_empty() && v.chars().all(|ch| ch.is_ascii_digit() || ch == '-')
+                        !v.is_empty()
+                            && v.chars()
+                                .all(|ch| ch.is_ascii_digit() || matches!(ch, '-' | '.' | '%'))
                     })
                 });
         }
@@ -72,6 +74,20 @@ impl Table {
     }
 }
 
+/// `part` as a percentage of `whole`, one decimal (`-` when `whole` is 0): a partition's share
+/// of a topic's records.
+pub fn share(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "-".to_string();
+    }
+    format!("{:.1}%", share_percent(part, whole))
+}
+
+/// `part` as a percentage of `whole` (`whole` above 0), rounded to one decimal.
+pub fn share_percent(part: i64, whole: i64) -> f64 {
+    (part as f64 * 1000.0 / whole as f64).round() / 10.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +101,17 @@ mod tests {
             t.render(false),
             "NAME         PARTITIONS\na                     5\nlonger_name          12\n"
         );
+    }
+
+    #[test]
+    fn shares_are_percentages_aligned_as_numbers() {
+        assert_eq!(share(4, 7), "57.1%");
+        assert_eq!(share(0, 7), "0.0%");
+        assert_eq!(share(0, 0), "-");
+        let mut t = Table::new(vec!["P", "SHARE"]);
+        t.row(vec!["0".into(), share(1, 3)]);
+        t.row(vec!["1".into(), share(3, 3)]);
+        assert_eq!(t.render(false), "P   SHARE\n0   33.3%\n1  100.0%\n");
     }
 
     #[test]

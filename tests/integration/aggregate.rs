@@ -387,30 +387,25 @@ fn the_last_window_is_emitted_soon_after_the_producer_stops() {
     );
 }
 
+/// A backlog written by `produce --rate max PRODUCE…` into `topic`, and an aggregate with
+/// windows of 1s and no lateness (and `EXTRA…`) working through it.
+fn through_a_backlog(topic: &str, produce: &[&str], extra: &[&str]) -> Running {
+    let mut args = vec!["produce", "--topic", topic, "--rate", "max"];
+    args.extend_from_slice(produce);
+    crate::support::run_for(on_broker(&args), Duration::from_secs(120)).assert_code(0);
+    let mut args = vec!["--window", "1s", "--watermark", "0s"];
+    args.extend_from_slice(extra);
+    aggregate(topic, &unique("g-backlog"), &args)
+}
+
 #[test]
 fn a_backlog_of_many_batches_is_counted_to_the_last_record() {
     let topic = unique("agg-backlog");
     create_topic(&topic, 5);
-    let produced = crate::support::run_for(
-        on_broker(&[
-            "produce", "--topic", &topic, "--rate", "max", "--count", "25000",
-        ]),
-        Duration::from_secs(60),
-    );
-    produced.assert_code(0);
-    let child = aggregate(
+    let child = through_a_backlog(
         &topic,
-        &unique("g5"),
-        &[
-            "--window",
-            "1s",
-            "--watermark",
-            "0s",
-            "--idle-timeout",
-            "1s",
-            "--instance-id",
-            "backlog",
-        ],
+        &["--count", "25000"],
+        &["--idle-timeout", "1s", "--instance-id", "backlog"],
     );
     // Every tick lands in exactly one tumbling window, so the trades of all bars add up to
     // every record read: none skipped between batches, none counted twice.
@@ -472,5 +467,119 @@ fn the_default_instance_id_is_the_host_name_the_system_gives() {
         run.stderr.contains(&instance),
         "no {instance} in\n{}",
         run.stderr
+    );
+}
+
+#[test]
+fn the_last_bars_stay_on_screen_after_ctrl_c() {
+    use crate::support::terminal::{bars_table, screen, Terminal};
+    let topic = unique("agg-screen");
+    create_topic(&topic, 1);
+    // One partition, its watermark at 2.6s: AAPL's window [1s, 2s) is its last final one,
+    // MSFT's [0s, 1s).
+    let data = [
+        (0, good("MSFT", 0.2, 400.0, 1)),
+        (0, good("AAPL", 0.5, 100.0, 1)),
+        (0, good("AAPL", 1.5, 101.0, 1)),
+        (0, good("AAPL", 2.5, 102.0, 1)),
+        (0, good("MSFT", 2.6, 401.0, 1)),
+    ];
+    load_into(&topic, &data);
+    let output = format!("{topic}.bars");
+    let group = unique("g-screen");
+    let args = [
+        "aggregate",
+        "--topic",
+        &topic,
+        "--group",
+        &group,
+        "--from",
+        "earliest",
+        "--output-topic",
+        &output,
+        "--window",
+        "1s",
+        "--watermark",
+        "0s",
+        // No partition goes idle: the two bars above stay the last.
+        "--idle-timeout",
+        "1h",
+    ];
+    let mut cmd = on_broker(&args);
+    cmd.stdout(std::process::Stdio::null());
+    let mut terminal = Terminal::spawn(cmd);
+    terminal.wait_for_text("400.00", Duration::from_secs(60));
+    terminal.wait_for_text("101.00", Duration::from_secs(30));
+    terminal.signal(libc::SIGINT);
+    let (code, shown) = terminal.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{shown}");
+    let screen = screen(&shown);
+    let rows = bars_table(&screen);
+    assert_eq!(rows.len(), 2, "{}", screen.join("\n"));
+    assert!(
+        rows[0].starts_with("AAPL    2026-01-01T00:00:01Z +1s") && rows[0].contains("101.00"),
+        "{}",
+        screen.join("\n")
+    );
+    assert!(
+        rows[1].starts_with("MSFT    2026-01-01T00:00:00Z +1s") && rows[1].contains("400.00"),
+        "{}",
+        screen.join("\n")
+    );
+    // Above the summary, which no redraw erases either.
+    let summary = screen.iter().position(|l| l.contains("📋 Summary:"));
+    let header = screen.iter().position(|l| l.starts_with("SYMBOL"));
+    assert!(
+        header < summary && header.is_some(),
+        "{}",
+        screen.join("\n")
+    );
+}
+
+#[test]
+fn ctrl_c_while_working_through_a_backlog_stops_within_seconds() {
+    let topic = unique("agg-drain");
+    create_topic(&topic, 5);
+    let child = through_a_backlog(
+        &topic,
+        &[
+            "--count",
+            "1000000",
+            "--start",
+            "2026-01-01T00:00:00Z",
+            "--event-rate",
+            "100/s",
+        ],
+        // The bars are dated 2026-01-01: a retention of days would delete them under the
+        // reader. Nobody reads stdout until the end: bars written there would fill the pipe
+        // and hold the job up.
+        &[
+            "--instance-id",
+            "drain",
+            "--output-retention",
+            "forever",
+            "--no-console",
+        ],
+    );
+    // Bars are coming: the job is in the middle of the backlog.
+    let reader = subscriber(&format!("{topic}.bars"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(reader.poll(Duration::from_millis(100)), Some(Ok(_))) {
+        if Instant::now() >= deadline {
+            let where_it_was = crate::support::stacks(child.pid());
+            let run = stop(child);
+            panic!(
+                "no bars within 60s; aggregate said:\n{}\n--- its threads\n{where_it_was}",
+                run.stderr
+            );
+        }
+    }
+    // Ended within 5 s of the signal, or the wait fails.
+    let run = child.signal_and_wait(libc::SIGINT, Duration::from_secs(5));
+    run.assert_code(0);
+    let read = crate::support::summary_count(&run.stderr, "records read");
+    assert!(
+        read < 1_000_000,
+        "the backlog was done before the stop: {read}"
     );
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::support::assert_unreachable;
-use crate::support::terminal::Terminal;
-use crate::support::{run_for, stockstream};
+use crate::support::terminal::{bars_table, screen, Terminal};
+use crate::support::{run_for, stockstream, Running};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
 
@@ -61,20 +61,13 @@ fn with_brokers_the_demo_goes_there_and_says_when_it_cannot() {
 /// Runs a short demo with stderr on a terminal (NO_COLOR unset), and returns what the
 /// terminal showed.
 fn demo_on_a_terminal(color: &str) -> String {
-    let mut terminal = Terminal::open();
     let mut cmd = stockstream();
     cmd.env_remove("NO_COLOR")
         .args(["--color", color, "demo", "--duration", "4s"])
         .args(["--interval", "20ms", "--window", "1s"])
-        .stderr(terminal.device())
         .stdout(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("starting stockstream");
-    drop(cmd);
-    terminal.hand_over();
-    terminal.read_until(|_| false, Duration::from_secs(60));
-    let status = child.wait().expect("waiting for stockstream");
-    let shown = terminal.shown();
-    assert_eq!(status.code(), Some(0), "{shown}");
+    let (code, shown) = Terminal::spawn(cmd).wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{shown}");
     assert!(
         shown.contains("SYMBOL  WINDOW (UTC)"),
         "the live table was drawn:\n{shown}"
@@ -108,4 +101,42 @@ fn color_never_holds_for_the_logs_and_the_live_table() {
         shown.contains(&format!("\x1b[32m{s} ")) || shown.contains(&format!("\x1b[31m{s} "))
     });
     assert!(painted, "no coloured row with --color always:\n{shown:?}");
+}
+
+#[test]
+fn the_demo_leaves_its_last_table_on_screen() {
+    let mut cmd = stockstream();
+    cmd.args(["demo", "--duration", "4s", "--seed", "7"])
+        .stdout(std::process::Stdio::null());
+    let terminal = Terminal::spawn(cmd);
+    let (code, shown) = terminal.wait(Duration::from_secs(40));
+    assert_eq!(code, Some(0), "{shown}");
+    let screen = screen(&shown);
+    let text = screen.join("\n");
+    let rows = bars_table(&screen);
+    assert!(!rows.is_empty(), "a header without rows:\n{text}");
+    // One row per symbol, the summary below them.
+    let symbols: BTreeSet<&str> = rows.iter().filter_map(|r| r.split(' ').next()).collect();
+    assert_eq!(symbols.len(), rows.len(), "{text}");
+    let last_row = screen.iter().position(|l| *l == rows[rows.len() - 1]);
+    let summary = screen.iter().position(|l| l.contains("📋 Demo summary:"));
+    assert!(last_row < summary, "{text}");
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_at_once_without_waiting_for_the_last_windows() {
+    let mut cmd = stockstream();
+    // Windows of 10s: closing the last ones would take more than 10s.
+    cmd.args(["demo", "--window", "10s"]);
+    let demo = Running::spawn(cmd);
+    std::thread::sleep(Duration::from_secs(4));
+    // Ended within 5 s of the signal, or the wait fails.
+    let run = demo.signal_and_wait(libc::SIGINT, Duration::from_secs(5));
+    run.assert_code(0);
+    assert!(run.stderr.contains("📋 Demo summary:"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("the last windows close"),
+        "{}",
+        run.stderr
+    );
 }

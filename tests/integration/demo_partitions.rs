@@ -2,10 +2,12 @@
 //! the keyboard, and every "key → partition" it prints is where a consumer finds the records.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use crate::support::assert_unreachable;
 use crate::support::kafka::{create_topic, murmur2_partition, read_all};
+use crate::support::terminal::Terminal;
 use crate::support::{on_broker, run_for, unique, Run};
 
 const SYMBOLS: [&str; 7] = ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA", "META", "NFLX"];
@@ -166,6 +168,18 @@ fn every_key_is_where_the_demo_says_and_the_group_ends_with_no_lag() {
         run.stdout
     );
     assert_eq!(final_lags(&run.stdout), [0, 0, 0], "{}", run.stdout);
+    // The key skew of 3 partitions, and of stock_prices' 5.
+    assert_eq!(
+        skew_row(&run.stdout, 0)[1..],
+        ["AAPL", "MSFT", "META", "9", "42.9%"]
+    );
+    assert!(
+        run.stdout.contains(
+            "`stock_prices`, as `stockstream topic create` makes it, has 5 partitions:\n  4 keys on partition 1"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -246,4 +260,123 @@ fn claims_are_read_from_both_the_table_and_the_order_lines() {
     assert_eq!(c[1].offsets.as_deref(), Some(&[0, 3, 6][..]));
     assert_eq!((c[2].key.as_str(), c[2].partition), ("NFLX", 1));
     assert_eq!(c[2].offsets.as_deref(), Some(&[7][..]));
+}
+
+/// Runs the walk with `--step` on a terminal, pressing Enter `enters` times, then sends
+/// `signal` at the next pause: the demo must stop there, remove its topic and exit 130.
+fn stopped_at_a_pause(signal: i32, enters: usize) {
+    let topic = unique("demo-stop");
+    let mut cmd = on_broker(&["demo-partitions", "--topic", &topic, "--step"]);
+    cmd.stdout(Stdio::null());
+    let mut terminal = Terminal::spawn(cmd);
+    for pressed in 0..enters {
+        terminal.wait_for_times("Press Enter", pressed + 1, Duration::from_secs(60));
+        terminal.type_text("\n");
+    }
+    terminal.wait_for_times("Press Enter", enters + 1, Duration::from_secs(60));
+    let at = enters + 1;
+    // The topic is there while the demo waits.
+    run_for(
+        on_broker(&["topic", "describe", &topic]),
+        Duration::from_secs(30),
+    )
+    .assert_code(0);
+    let sent = Instant::now();
+    terminal.signal(signal);
+    let (code, shown) = terminal.wait(Duration::from_secs(60));
+    let took = sent.elapsed();
+    assert_eq!(code, Some(130), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "demo-partitions cut short at step {at}/6: stopped by Ctrl+C or SIGTERM"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("Removed topic"), "{shown}");
+    assert!(!shown.contains("CRITICAL"), "{shown}");
+    // Removing the topic and the group takes a few requests, not a timeout.
+    assert!(took < Duration::from_secs(5), "took {took:?}:\n{shown}");
+    assert_topic_gone(&topic);
+}
+
+#[test]
+fn ctrl_c_at_a_pause_removes_the_topic_and_exits_130() {
+    stopped_at_a_pause(libc::SIGINT, 0);
+}
+
+#[test]
+fn sigterm_after_records_were_sent_removes_the_topic_and_exits_130() {
+    stopped_at_a_pause(libc::SIGTERM, 2);
+}
+
+#[test]
+fn the_demos_own_topic_left_behind_is_made_anew_with_offsets_from_0() {
+    // The one test that uses the default topic: as a run cut short by a second Ctrl+C
+    // leaves it, with other partitions and records at offsets past 0.
+    const OWN: &str = "stockstream_demo_partitions";
+    create_topic(OWN, 2);
+    run_for(
+        on_broker(&["produce", "--topic", OWN, "--count", "20", "--rate", "max"]),
+        Duration::from_secs(60),
+    )
+    .assert_code(0);
+    let run = demo(&["--records-per-key", "1", "--keep"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("was left by an earlier run"),
+        "{}",
+        run.stderr
+    );
+    assert_claims_hold(&run, OWN, 3);
+    let offsets: Vec<i64> = read_all(OWN).iter().map(|r| r.offset).collect();
+    assert_eq!(offsets.len(), 7, "one record per key, nothing older");
+    assert!(offsets.contains(&0), "{offsets:?}");
+    // And without --keep the next run removes it.
+    let run = demo(&["--records-per-key", "1"]);
+    run.assert_code(0);
+    assert_topic_gone(OWN);
+}
+
+/// The row of `partition` in the key skew table: its cells.
+fn skew_row(stdout: &str, partition: usize) -> Vec<String> {
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("PARTITION  KEYS"))
+        .unwrap_or_else(|| panic!("no key skew table in\n{stdout}"));
+    let row = lines[header + 1 + partition];
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[0], partition.to_string(), "{row}");
+    cells.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn five_partitions_for_seven_keys_show_key_skew() {
+    let topic = unique("demo-skew");
+    let run = demo(&[
+        "--topic",
+        &topic,
+        "--partitions",
+        "5",
+        "--records-per-key",
+        "2",
+    ]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(
+            "7 keys over 5 partitions: 4 keys on partition 1, 2 on partition 2, 1 on partition 4;\n  none on partitions 0 and 3, which stay empty for ever."
+        ),
+        "{}",
+        run.stdout
+    );
+    for empty in [0, 3] {
+        assert_eq!(skew_row(&run.stdout, empty)[1..], ["-", "0", "0.0%"]);
+    }
+    assert_eq!(
+        skew_row(&run.stdout, 1)[1..],
+        ["GOOGL", "AMZN", "TSLA", "NFLX", "8", "57.1%"]
+    );
+    assert_eq!(skew_row(&run.stdout, 4)[1..], ["META", "2", "14.3%"]);
+    // This is stock_prices' own spread: said once, not again for stock_prices.
+    assert!(!run.stdout.contains("`stock_prices`"), "{}", run.stdout);
 }

@@ -301,6 +301,14 @@ fn recipes_run_kafka_with_the_local_launcher() {
         cmd
     };
     let recipe = |more: &[&str], args: &[&str]| run(just_with(more), args);
+    // As a user who started it on another port and then types plain recipes.
+    let plain = |args: &[&str]| {
+        let mut cmd = just();
+        cmd.env("STOCKSTREAM_COMPOSE", "none")
+            .args(&settings[1..])
+            .args(args);
+        run(cmd, &[])
+    };
 
     let up = recipe(&[], &["up"]);
     up.assert_code(0);
@@ -309,15 +317,18 @@ fn recipes_run_kafka_with_the_local_launcher() {
         "{}",
         up.stderr
     );
-    let status = recipe(&[], &["status"]);
-    status.assert_code(0);
-    assert!(
-        status
-            .stdout
-            .contains(&format!("running and answering at 127.0.0.1:{port}")),
-        "{}",
-        status.stdout
-    );
+    // With KAFKA_LOCAL_PORT, and without: the recipes find the running launcher's port.
+    for status in [recipe(&[], &["status"]), plain(&["status"])] {
+        status.assert_code(0);
+        assert!(
+            status
+                .stdout
+                .contains(&format!("running and answering at 127.0.0.1:{port}")),
+            "{}",
+            status.stdout
+        );
+    }
+    plain(&["topic-list"]).assert_code(0);
 
     // The three ways to give the partition count.
     recipe(&[], &["topic-create", "PARTITIONS=8"]).assert_code(0);
@@ -378,9 +389,11 @@ fn recipes_run_kafka_with_the_local_launcher() {
         "{listed:?}"
     );
     recipe(&[], &["down"]).assert_code(0);
-    let status = recipe(&[], &["status"]);
+    // Nothing runs: exit 3, said by the launcher alone, without just's own error line.
+    let status = plain(&["status"]);
     status.assert_code(3);
     assert!(status.stdout.contains("not running"), "{}", status.stdout);
+    assert!(!status.stderr.contains("error:"), "{}", status.stderr);
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "port {port} still answers after `just down`"
@@ -477,4 +490,58 @@ fn recipes_drive_compose_when_a_container_engine_works() {
     none.assert_code(1);
     assert_eq!(none.stdout, "");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A port in use is named the way a user of the justfile chooses another: the just
+/// variable, not the launcher's own --port.
+#[test]
+fn a_port_in_use_is_named_as_the_justfile_sets_it() {
+    // The launcher's jars are fetched once, by the shared broker.
+    let _ = broker();
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let port = taken.local_addr().expect("its address").port();
+    let data = scratch("just-taken");
+    let mut cmd = just();
+    cmd.env("STOCKSTREAM_COMPOSE", "none")
+        .arg(format!("KAFKA_LOCAL_PORT={port}"))
+        .arg(format!("KAFKA_LOCAL_DATA={}", data.display()));
+    let up = run(cmd, &["up"]);
+    up.assert_code(1);
+    assert!(
+        up.stderr.contains(&format!(
+            "port {port} on 127.0.0.1 is already in use; choose another with `just KAFKA_LOCAL_PORT=N up`, or stop what uses it"
+        )),
+        "{}",
+        up.stderr
+    );
+    assert!(!up.stderr.contains("--port"), "{}", up.stderr);
+    assert!(!up.stderr.contains("error: recipe"), "{}", up.stderr);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Fetching the broker's jars says one line, and writes nothing else to the terminal (Maven
+/// writes colour resets even when quiet).
+#[test]
+fn the_launcher_fetches_its_jars_without_stray_escape_codes() {
+    let home = scratch("kafka-local-home");
+    let mut cmd = Command::new(repo_root().join("scripts/kafka-local"));
+    cmd.arg("fetch")
+        .env("KAFKA_LOCAL_HOME", &home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let fetched = run_for(cmd, LIMIT);
+    fetched.assert_code(0);
+    assert_eq!(fetched.stdout, "");
+    assert_eq!(
+        fetched.stderr,
+        format!(
+            "kafka-local: resolving broker jars from Maven Central into {}\n",
+            home.join("libs").display()
+        )
+    );
+    assert!(
+        home.join("libs").join(".complete").exists(),
+        "no jars in {home:?}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
 }

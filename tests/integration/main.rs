@@ -7,6 +7,7 @@ mod broker_faults;
 mod campaign;
 mod cli;
 mod compose;
+mod ctrl_c;
 mod demo;
 mod demo_partitions;
 mod exactly_once;

@@ -234,28 +234,15 @@ fn internal_topics_only_with_internal() {
     );
 }
 
-/// Runs `topic delete NAME` on a terminal (a pseudo-terminal for stdin and stderr), answers
-/// its question with `answer`, and returns the exit code and what the terminal showed.
+/// Runs `topic delete NAME` on a terminal, answers its question with `answer`, and
+/// returns the exit code and what the terminal showed.
 fn delete_answering(name: &str, answer: &str) -> (Option<i32>, String) {
-    use std::io::Write as _;
-    use std::process::Stdio;
-
-    let mut terminal = Terminal::open();
     let mut cmd = on_broker(&["topic", "delete", name]);
-    cmd.stdin(terminal.device())
-        .stderr(terminal.device())
-        .stdout(Stdio::null());
-    let mut child = cmd.spawn().expect("starting stockstream");
-    drop(cmd);
-    terminal.hand_over();
-    // Wait for the question, then answer it.
-    let asked = terminal.read_until(|shown| shown.contains("[y/N]"), Duration::from_secs(60));
-    assert!(asked, "no question asked:\n{}", terminal.shown());
-    terminal.screen.write_all(answer.as_bytes()).unwrap();
-    let status = child.wait().expect("waiting for stockstream");
-    // The child has exited: read what is left until the terminal reports its end.
-    terminal.read_until(|_| false, Duration::from_secs(10));
-    (status.code(), terminal.shown())
+    cmd.stdout(std::process::Stdio::null());
+    let mut terminal = Terminal::spawn(cmd);
+    terminal.wait_for_text("[y/N]", Duration::from_secs(60));
+    terminal.type_text(answer);
+    terminal.wait(Duration::from_secs(60))
 }
 
 #[test]
@@ -277,4 +264,52 @@ fn a_no_at_the_prompt_keeps_the_topic_and_says_so_plainly() {
     let (code, shown) = delete_answering(&name, "y\n");
     assert_eq!(code, Some(0), "{shown}");
     topic(&["describe", &name]).assert_code(4);
+}
+
+#[test]
+fn describe_shows_each_partitions_share_and_the_empty_ones() {
+    // Five partitions for seven symbols: murmur2 leaves partitions 0 and 3 without one.
+    let name = unique("topic-share");
+    create_topic(&name, 5);
+    let produce = run_for(
+        on_broker(&[
+            "produce", "--topic", &name, "--count", "700", "--rate", "max",
+        ]),
+        Duration::from_secs(60),
+    );
+    produce.assert_code(0);
+
+    let text = topic(&["describe", &name]);
+    text.assert_code(0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(lines[1].ends_with("MESSAGES  SHARE"), "{}", text.stdout);
+    let mut total = 0.0;
+    for (partition, row) in lines[2..7].iter().enumerate() {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let share: f64 = cells[7]
+            .trim_end_matches('%')
+            .parse()
+            .expect("a percentage");
+        if partition == 0 || partition == 3 {
+            assert_eq!((cells[6], cells[7]), ("0", "0.0%"), "{}", text.stdout);
+        } else {
+            assert!(share > 0.0, "{}", text.stdout);
+        }
+        total += share;
+    }
+    assert!((total - 100.0).abs() < 0.3, "{}", text.stdout);
+
+    let d = json(&topic(&["describe", &name, "-o", "json"]));
+    let shares: Vec<f64> = d["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["share_percent"].as_f64().expect("a share"))
+        .collect();
+    assert_eq!((shares[0], shares[3]), (0.0, 0.0), "{d}");
+    // An empty topic has no shares.
+    let empty = unique("topic-share-empty");
+    create_topic(&empty, 2);
+    let d = json(&topic(&["describe", &empty, "-o", "json"]));
+    assert!(d["partitions"][0]["share_percent"].is_null(), "{d}");
 }

@@ -12,6 +12,7 @@ mod timing;
 mod txn;
 
 use std::collections::BTreeMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -362,6 +363,7 @@ pub fn run_on(
         let closing = consumer.context().with(|p| p.shutdown(&consumer));
         consumer.unsubscribe();
         let counters = consumer.context().with(|p| p.snapshot().counters);
+        close(consumer, stop);
         return ended.and(closing).map(|()| counters);
     }
 }
@@ -380,6 +382,31 @@ impl std::ops::Deref for JobConsumer {
 impl Drop for JobConsumer {
     fn drop(&mut self) {
         self.0.context().close_fetcher();
+    }
+}
+
+/// Closes the consumer: it leaves its group once its last requests are answered. After a
+/// stop, the brokers get until `signals::PATIENCE` after it: when they do not answer, the
+/// job leaves without them (the closing goes on, on a thread of its own, until the process
+/// ends).
+fn close(consumer: JobConsumer, stop: &signals::Stop) {
+    let (closed, done) = mpsc::channel::<()>();
+    // A thread that cannot start drops the consumer here, as it would have.
+    let _ = std::thread::Builder::new()
+        .name("closing".to_string())
+        .spawn(move || {
+            drop(consumer);
+            drop(closed);
+        });
+    while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(Duration::from_millis(10)) {
+        if stop.out_of_patience() {
+            tracing::warn!(
+                target: LOG,
+                "the brokers did not answer the consumer's goodbye within {} of the stop; leaving without it (the group rebalances after its session timeout)",
+                humantime::format_duration(signals::PATIENCE)
+            );
+            return;
+        }
     }
 }
 

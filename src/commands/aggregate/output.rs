@@ -1,6 +1,6 @@
 //! The bars on the console: on a terminal, a live table of the latest bar per symbol (green
-//! when it closed up, red when down, against the previous close); elsewhere, one JSON line
-//! per emitted bar on stdout.
+//! when it closed up, red when down, against the previous close), left on screen as it last
+//! was when the job ends; elsewhere, one JSON line per emitted bar on stdout.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -69,9 +69,19 @@ impl Console {
         }
     }
 
+    /// Ends the live table: its last state is written once more as plain lines, which no
+    /// later redraw moves or erases, so the bars stay on screen above the summary.
     pub fn finish(&mut self) {
-        if let Console::Table { bar, .. } = self {
+        if let Console::Table { bar, latest, color } = self {
             bar.finish_and_clear();
+            logging::progress().remove(bar);
+            if !latest.is_empty() {
+                let table = render(latest, *color);
+                // The terminal may have gone (a closed window): nothing left to show it on.
+                let _ =
+                    logging::progress().suspend(|| writeln!(std::io::stderr().lock(), "{table}"));
+            }
+            *self = Console::Off;
         }
     }
 }

@@ -465,7 +465,9 @@ impl Pipeline {
                     return Ok(());
                 }
                 if offsets.count() > 0 {
-                    let mode = if wait {
+                    // After a stop, the consumer's close waits for an async commit at most
+                    // as long as the brokers are given: a sync one has no bound.
+                    let mode = if wait && !self.stop.requested() {
                         CommitMode::Sync
                     } else {
                         CommitMode::Async

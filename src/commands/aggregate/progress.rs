@@ -102,13 +102,17 @@ impl Progress {
         self.next = now + self.every;
     }
 
-    /// Records between the consumer's position and the end of each owned partition.
+    /// Records between the consumer's position and the end of each owned partition; `None`
+    /// when the brokers do not tell within a second, all partitions together (the job waits
+    /// meanwhile, and a Ctrl+C with it).
     fn lag(&self, consumer: &BaseConsumer<JobContext>) -> Option<i64> {
         let positions = consumer.position().ok()?;
+        let deadline = Instant::now() + LAG_LIMIT;
         let mut total = 0;
         for e in positions.elements() {
+            let left = deadline.checked_duration_since(Instant::now())?;
             let (_, high) = consumer
-                .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1))
+                .fetch_watermarks(e.topic(), e.partition(), left)
                 .ok()?;
             let at = match e.offset() {
                 Offset::Offset(o) => o,
@@ -119,6 +123,9 @@ impl Progress {
         Some(total)
     }
 }
+
+/// The longest the lag of all partitions may take to learn.
+const LAG_LIMIT: Duration = Duration::from_secs(1);
 
 const DAY_MS: i64 = 86_400_000;
 

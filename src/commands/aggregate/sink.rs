@@ -37,9 +37,10 @@ use super::txn::{Reply, Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
+use crate::exit::Failure;
 use crate::kafka::{self, CreateClient as _, Observer};
 use crate::record::Symbol;
-use crate::signals::Stop;
+use crate::signals::{Stop, PATIENCE};
 
 /// What an output record is, to name it when it cannot be delivered.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +150,9 @@ fn refused_for_good(err: &KafkaError) -> bool {
 /// bytes), the record's own varints, one per header, with a wide margin.
 pub const RECORD_OVERHEAD: usize = 512;
 
+/// The longest a flush goes without looking for a stop.
+const FLUSH_SLICE: Duration = Duration::from_millis(50);
+
 /// Pause between attempts while the broker cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -230,6 +234,9 @@ pub struct Sink {
     dlq_max_bytes: usize,
     /// A record refused for good: the job must stop.
     refused: Option<String>,
+    /// The brokers did not answer within `PATIENCE` of a stop: nothing more is asked of
+    /// them, and what was not committed stays so.
+    given_up: bool,
     /// The transaction commit under way.
     in_flight: Option<InFlight>,
     /// Output for the next transaction, while one commits.
@@ -270,6 +277,7 @@ impl Sink {
             last_fenced: None,
             dlq_max_bytes: dlq_max_bytes.min(producer_max),
             refused: None,
+            given_up: false,
             in_flight: None,
             waiting: Vec::new(),
             waiting_bytes: 0,
@@ -577,15 +585,28 @@ impl Sink {
         }
     }
 
-    /// Waits for the commit under way to end, and says how it did (`None`: none was).
+    /// Waits for the commit under way to end, and says how it did (`None`: none was). Once
+    /// a stop was asked for, at most `PATIENCE` after it.
     pub fn finish_commit(&mut self) -> anyhow::Result<Option<Outcome>> {
         while self.in_flight.is_some() {
             if let Some(outcome) = self.poll_commit()? {
                 return Ok(Some(outcome));
             }
+            if self.stop.out_of_patience() {
+                return Err(self.give_up());
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
         Ok(None)
+    }
+
+    /// After a stop, the brokers did not answer within `PATIENCE`: the job stops without
+    /// waiting for them any longer. The open transaction is never committed (the next
+    /// producer with this transactional id aborts it), so the next run redoes its work.
+    fn give_up(&mut self) -> anyhow::Error {
+        self.given_up = true;
+        self.in_flight = None;
+        gave_up()
     }
 
     /// After a failed step of a transaction: abort it, or replace a producer that cannot.
@@ -609,11 +630,14 @@ impl Sink {
         self.drop_pending();
         loop {
             let timeout = self.timeout;
+            let stop = self.stop.clone();
             let aborted = match self
                 .txn
-                .call(timeout + STUCK_AFTER, move |p| p.abort_transaction(timeout))
+                .submit(timeout + STUCK_AFTER, move |p| p.abort_transaction(timeout))
+                .wait_unless(|| stop.out_of_patience())
             {
-                Ok(result) => result,
+                Ok(Some(result)) => result,
+                Ok(None) => return Err(self.give_up()),
                 Err(Stuck) => {
                     self.stuck("aborting the transaction")?;
                     break;
@@ -700,11 +724,26 @@ impl Sink {
 
     /// At-least-once: waits until every output record is acknowledged.
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        let flushed = kafka::flush(self.txn.producer(), self.timeout)
-            .context("waiting for output records to be delivered");
+        let flushed = self.flush_output();
         self.stop_refused()?;
         flushed?;
         self.check_failed()
+    }
+
+    /// Waits until every output record is answered, at most `--timeout`, and once a stop
+    /// was asked for at most `PATIENCE` after it.
+    fn flush_output(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match kafka::flush(self.txn.producer(), FLUSH_SLICE) {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(e).context("waiting for output records to be delivered")
+                }
+                Err(_) if self.stop.out_of_patience() => return Err(self.give_up()),
+                Err(_) => {}
+            }
+        }
     }
 
     /// An error if an output record was not delivered (or could not be sent).
@@ -732,17 +771,29 @@ impl Sink {
         Ok(())
     }
 
-    /// On the way out: nothing half-done stays open.
+    /// On the way out: nothing half-done stays open (unless the brokers no longer answer
+    /// after a stop: then the job leaves without them).
     pub fn close(&mut self) {
         // A transaction being committed can be neither aborted nor joined: let it end.
         if let Err(e) = self.finish_commit() {
             tracing::warn!(target: LOG, "{e:#}");
         }
-        if self.in_transaction || self.broken {
+        if (self.in_transaction || self.broken) && !self.given_up {
             let _ = self.abort();
         }
-        let _ = kafka::flush(self.txn.producer(), self.timeout);
+        if !self.given_up {
+            let _ = self.flush_output();
+        }
     }
+}
+
+/// The error of a job that stopped without its last commit: the brokers did not answer
+/// within `PATIENCE` of the stop.
+fn gave_up() -> anyhow::Error {
+    anyhow::Error::new(Failure::Interrupted).context(format!(
+        "no last commit (the brokers did not answer within {} of the stop; the next run redoes the work since the previous commit)",
+        humantime::format_duration(PATIENCE)
+    ))
 }
 
 /// How many bytes of a dead letter's value and key to keep.
@@ -788,12 +839,17 @@ fn start(
         return Ok(txn);
     }
     loop {
-        let started = txn.call(timeout + STUCK_AFTER, move |p| p.init_transactions(timeout));
+        let started = txn
+            .submit(timeout + STUCK_AFTER, move |p| p.init_transactions(timeout))
+            .wait_unless(|| stop.out_of_patience());
         let Ok(started) = started else {
             bail!(
                 "starting transactions: librdkafka did not answer within {}; stopping, so a restart carries on from the last commit",
                 humantime::format_duration(timeout + STUCK_AFTER)
             );
+        };
+        let Some(started) = started else {
+            return Err(gave_up());
         };
         match started {
             Ok(()) => return Ok(txn),

@@ -5,8 +5,9 @@
 //! request that is never answered nor timed out). A call that does not return in time
 //! leaves its thread and its producer behind; the caller replaces both.
 //!
-//! A call can also be started and looked at later (`submit`), so the job keeps reading and
-//! aggregating while a transaction commits.
+//! A call is started (`submit`) and looked at later, so the job keeps reading and
+//! aggregating while a transaction commits, or waited for until its answer is due or a
+//! stop no longer waits for it.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -50,15 +51,6 @@ impl<C: rdkafka::producer::ProducerContext + 'static> Txn<C> {
         &self.producer
     }
 
-    /// Runs `f` on the transaction thread and waits for its answer at most `limit`.
-    pub fn call<T: Send + 'static>(
-        &self,
-        limit: Duration,
-        f: impl FnOnce(&BaseProducer<C>) -> T + Send + 'static,
-    ) -> Result<T, Stuck> {
-        self.submit(limit, f).wait()
-    }
-
     /// Starts `f` on the transaction thread; its answer is due within `limit`.
     pub fn submit<T: Send + 'static>(
         &self,
@@ -95,12 +87,26 @@ impl<T> Reply<T> {
         }
     }
 
-    /// Waits for the answer until it is due.
-    pub fn wait(self) -> Result<T, Stuck> {
-        let left = self.due.saturating_duration_since(Instant::now());
-        self.answered.recv_timeout(left).map_err(|_| Stuck)
+    /// Waits for the answer until it is due, or until `give_up` says to wait no more
+    /// (`Ok(None)`; the call goes on, unheard).
+    pub fn wait_unless(self, give_up: impl Fn() -> bool) -> Result<Option<T>, Stuck> {
+        loop {
+            if let Some(answer) = self.try_take() {
+                return answer.map(Some);
+            }
+            if give_up() {
+                return Ok(None);
+            }
+            let left = self.due.saturating_duration_since(Instant::now());
+            if let Ok(answer) = self.answered.recv_timeout(left.min(LOOK_AGAIN)) {
+                return Ok(Some(answer));
+            }
+        }
     }
 }
+
+/// How often `wait_unless` asks whether to give up.
+const LOOK_AGAIN: Duration = Duration::from_millis(10);
 
 #[cfg(test)]
 mod tests {
@@ -119,16 +125,21 @@ mod tests {
     #[test]
     fn a_call_that_returns_gives_its_answer() {
         let t = txn();
-        assert_eq!(t.call(Duration::from_secs(5), |_| 42).unwrap(), 42);
+        let answer = t
+            .submit(Duration::from_secs(5), |_| 42)
+            .wait_unless(|| false);
+        assert_eq!(answer.unwrap(), Some(42));
     }
 
     #[test]
     fn a_call_that_does_not_return_in_time_is_given_up() {
         let t = txn();
         let started = std::time::Instant::now();
-        let stuck = t.call(Duration::from_millis(200), |_| {
-            std::thread::sleep(Duration::from_secs(2));
-        });
+        let stuck = t
+            .submit(Duration::from_millis(200), |_| {
+                std::thread::sleep(Duration::from_secs(2));
+            })
+            .wait_unless(|| false);
         assert!(stuck.is_err());
         assert!(started.elapsed() < Duration::from_secs(1));
     }
@@ -141,11 +152,27 @@ mod tests {
             7
         });
         assert!(reply.try_take().is_none(), "no answer yet, and no wait");
-        assert_eq!(reply.wait().unwrap(), 7);
+        assert_eq!(reply.wait_unless(|| false).unwrap(), Some(7));
         let overdue = t.submit(Duration::from_millis(50), |_| {
             std::thread::sleep(Duration::from_millis(500));
         });
         std::thread::sleep(Duration::from_millis(100));
         assert!(matches!(overdue.try_take(), Some(Err(Stuck))));
+    }
+
+    #[test]
+    fn a_wait_can_be_given_up_before_the_answer_is_due() {
+        let t = txn();
+        let started = std::time::Instant::now();
+        let reply = t.submit(Duration::from_secs(5), |_| {
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let given_up = reply.wait_unless(|| started.elapsed() >= Duration::from_millis(100));
+        assert!(matches!(given_up, Ok(None)));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let answered = txn()
+            .submit(Duration::from_secs(5), |_| 3)
+            .wait_unless(|| false);
+        assert!(matches!(answered, Ok(Some(3))));
     }
 }

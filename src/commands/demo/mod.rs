@@ -180,7 +180,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 
 /// Runs the producer and the aggregate on threads of their own until `duration` or Ctrl+C
 /// (or until one of them fails); then stops the producer, gives the aggregate the time its
-/// last windows need to close, and stops it.
+/// last windows need to close (unless Ctrl+C came, or comes meanwhile), and stops it.
 fn side_by_side(
     cluster: &Cluster,
     produce: &produce::Settings,
@@ -214,9 +214,16 @@ fn side_by_side(
                 || aggregating.is_finished()
         });
         stop_producer.request();
+        // After Ctrl+C both stop at once: the user asked to be done, not to see the last
+        // windows close (--duration waits for them).
+        if ctrl_c.requested() {
+            stop_aggregate.request();
+        }
         let sent = joined(producing, "produce");
-        if sent.is_ok() && !aggregating.is_finished() {
-            drain(kafka, aggregate, || aggregating.is_finished());
+        if sent.is_ok() && !aggregating.is_finished() && !ctrl_c.requested() {
+            drain(kafka, aggregate, || {
+                aggregating.is_finished() || ctrl_c.requested()
+            });
         }
         stop_aggregate.request();
         let counters = joined(aggregating, "aggregate");

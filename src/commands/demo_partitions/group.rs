@@ -3,6 +3,7 @@
 //! new member of the group has picked up where the first left off.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -14,6 +15,7 @@ use super::read::{self, Consumer, Stretch};
 use super::show::Show;
 use super::LOG;
 use crate::admin::{Admin, Offsets, TopicInfo};
+use crate::exit::Failure;
 use crate::kafka::Kafka;
 use crate::table::Table;
 
@@ -177,6 +179,7 @@ fn commit(
         .with_context(|| format!("committing the offsets of group `{}`", ctx.group))?;
     let deadline = Instant::now() + ctx.timeout;
     loop {
+        crate::signals::unless_stopped()?;
         let got = committed(ctx, consumer)?;
         if offsets.iter().all(|(p, o)| got.get(p) == Some(&Some(*o))) {
             return Ok(got);
@@ -200,8 +203,9 @@ fn committed(ctx: &Ctx<'_>, consumer: &Consumer) -> anyhow::Result<Committed> {
     for p in &ctx.topic.partitions {
         tpl.add_partition(&ctx.topic.name, p.id);
     }
-    let got = consumer
-        .committed_offsets(tpl, ctx.timeout)
+    let (client, timeout) = (Arc::clone(consumer), ctx.timeout);
+    let got = crate::signals::patiently(move || client.committed_offsets(tpl, timeout))
+        .ok_or(Failure::Interrupted)?
         .with_context(|| format!("reading the committed offsets of group `{}`", ctx.group))?;
     Ok(got
         .elements()

@@ -9,13 +9,16 @@ mod replay;
 mod show;
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 
 use crate::admin::{Admin, TopicInfo};
+use crate::exit;
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::signals;
 use crate::table::Table;
 use crate::topic_name::TopicName;
 use placement::Sender;
@@ -33,12 +36,17 @@ Examples:
   stockstream demo-partitions --step           # waits for Enter after each step
   stockstream demo-partitions --keep           # leaves the topic and the group, to look at afterwards";
 
+/// The demo's own topic: made anew at each run.
+const OWN_TOPIC: &str = "stockstream_demo_partitions";
+
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
-    /// Topic for the demo. Created when missing (and removed at the end unless --keep);
-    /// reused as it is when it exists (and then left in place).
-    #[arg(long, default_value = "stockstream_demo_partitions")]
+    /// Topic for the demo. The default is the demo's own: made anew at each run, so that its
+    /// offsets start at 0 (one left by an earlier run, with --keep or cut short, is replaced).
+    /// Another topic is created when missing, or used as it is when it exists (and then left
+    /// in place). A topic the demo created is removed at the end unless --keep.
+    #[arg(long, default_value = OWN_TOPIC)]
     topic: TopicName,
 
     /// Number of partitions when the demo creates its topic.
@@ -64,13 +72,25 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let kafka = Kafka::new(&global.connection)?;
+    // Ctrl+C and SIGTERM end the walk at the next step or wait, and it cleans up after
+    // itself; a second one quits at once.
+    signals::install()?;
     let admin = Admin::connect(&kafka, args.timeout)?;
     let mut walk = Walk::new(Show::new(global.terminal.stdout_color), args.step);
     // A fresh group per run, so that "nothing committed yet" is true at the start.
     let group = format!("stockstream-demo-{}", std::process::id());
-    walk.begin("Partitions are lanes");
+    walk.begin("Partitions are lanes")?;
     let (topic, created) = prepare_topic(&admin, &args)?;
-    let outcome = tour(&mut walk, &kafka, &admin, &topic, &group, &args);
+    let outcome = tour(&mut walk, &kafka, &admin, &topic, &group, &args).map_err(|e| {
+        if matches!(e.downcast_ref(), Some(exit::Failure::Interrupted)) {
+            e.context(format!(
+                "demo-partitions cut short at step {}/{STEPS}",
+                walk.done
+            ))
+        } else {
+            e
+        }
+    });
     walk.begin_last("Clean-up");
     walk.show.say(if args.keep {
         "--keep: the topic and the consumer group stay, to be looked at with other tools."
@@ -100,7 +120,7 @@ fn tour(
     let partitions = topic.partitions.len();
     let mut sender = Sender::new(kafka, &topic.name, args.timeout)?;
 
-    walk.begin("A key picks its lane: murmur2(key) % partitions");
+    walk.begin("A key picks its lane: murmur2(key) % partitions")?;
     walk.show.say(&format!(
         "Each tick is sent with its symbol as the key. The producer hashes the key with murmur2,\n\
          clears the sign bit and takes the rest modulo the partition count ({partitions}): the same\n\
@@ -110,7 +130,7 @@ fn tour(
     let mut sent = sender.send(1)?;
     placement::check_placement(&walk.show, &sent, partitions)?;
 
-    walk.begin("Offsets grow per partition");
+    walk.begin("Offsets grow per partition")?;
     sent.extend(sender.send(args.records_per_key - 1)?);
     tracing::info!(target: LOG, "📤 Sent {} records to `{}`, all delivered", sent.len(), topic.name);
     walk.show.say(&format!(
@@ -120,15 +140,16 @@ fn tour(
         args.records_per_key
     ));
     placement::show_lanes(&walk.show, &sent, partitions);
+    placement::show_skew(&walk.show, &sent, partitions);
 
-    walk.begin("Order is kept per key");
+    walk.begin("Order is kept per key")?;
     walk.show.say(
         "A key's records are all in one lane, one after another, so a consumer sees each symbol's\n\
          ticks in the order they were sent. Between lanes there is no order at all.",
     );
     placement::check_order(&walk.show, &sent)?;
 
-    walk.begin("Offsets are bookmarks: replay");
+    walk.begin("Offsets are bookmarks: replay")?;
     walk.show.say(
         "Reading removes nothing. A consumer may go back to any offset still there and read\n\
          again. Records leave a topic through retention (retention.ms, 7 days by default;\n\
@@ -138,7 +159,7 @@ fn tour(
     replay::replay(&walk.show, &reader, &topic.name, &sent, args.timeout)?;
     drop(reader);
 
-    walk.begin("Consumer groups: committed offsets and lag");
+    walk.begin("Consumer groups: committed offsets and lag")?;
     group::walk(&group::Ctx {
         show: &walk.show,
         kafka,
@@ -150,30 +171,36 @@ fn tour(
 }
 
 /// Step 1: the topic, created with `--partitions` or reused as it is; true when created.
+/// The demo's own topic is made anew when an earlier run left it behind.
 fn prepare_topic(admin: &Admin, args: &Args) -> anyhow::Result<(TopicInfo, bool)> {
     let name = args.topic.as_str();
-    let created = match admin.topic(name)? {
-        Some(t) => {
+    let existing = admin.topic(name)?;
+    if let Some(t) = &existing {
+        if name != OWN_TOPIC {
             tracing::info!(
                 target: LOG,
                 "♻️ Topic `{name}` exists already ({} partitions): reusing it as it is",
                 t.partitions.len()
             );
-            false
+            return Ok((t.clone(), false));
         }
-        None => {
-            // -1: the broker's default replication factor, right for any cluster size.
-            admin
-                .create(name, args.partitions, -1, &[])
-                .with_context(|| format!("creating topic `{name}` on {}", admin.brokers()))?;
-            tracing::info!(target: LOG, "🆕 Created topic `{name}` with {} partitions", args.partitions);
-            true
-        }
-    };
+        tracing::info!(
+            target: LOG,
+            "♻️ Topic `{name}` was left by an earlier run (--keep, or cut short): replacing it, so that its offsets start at 0"
+        );
+        admin
+            .delete(name)
+            .with_context(|| format!("removing the old topic `{name}` on {}", admin.brokers()))?;
+    }
+    // -1: the broker's default replication factor, right for any cluster size.
+    admin
+        .create_anew(name, args.partitions, -1)
+        .with_context(|| format!("creating topic `{name}` on {}", admin.brokers()))?;
+    tracing::info!(target: LOG, "🆕 Created topic `{name}` with {} partitions", args.partitions);
     let topic = admin
         .topic(name)?
         .ok_or_else(|| anyhow!("topic `{name}` vanished from {}", admin.brokers()))?;
-    Ok((topic, created))
+    Ok((topic, true))
 }
 
 /// Step 1: the lanes, and the offset each will give its next record.
@@ -216,16 +243,28 @@ fn clean_up(
         );
         return Ok(());
     }
-    if admin.delete_group(group)? {
+    // Each is tried, whatever became of the other.
+    let group_removed = admin.delete_group(group).with_context(|| {
+        format!("removing consumer group `{group}` (`kafka-consumer-groups.sh --delete --group {group}` removes it later)")
+    });
+    if let Ok(true) = group_removed {
         tracing::info!(target: LOG, "🗑️ Removed consumer group `{group}`");
     }
-    if created {
-        admin.delete(topic)?;
-        tracing::info!(target: LOG, "🗑️ Removed topic `{topic}`");
+    let topic_removed = if created {
+        admin
+            .delete(topic)
+            .map(|_| tracing::info!(target: LOG, "🗑️ Removed topic `{topic}`"))
+            .with_context(|| {
+                format!("removing topic `{topic}` (`stockstream topic delete {topic}` removes it later)")
+            })
     } else {
         tracing::info!(target: LOG, "👍 Topic `{topic}` was there before the demo, so it stays");
+        Ok(())
+    };
+    match (group_removed, topic_removed) {
+        (Err(group), Err(topic)) => Err(anyhow!("{group:#}; {topic:#}")),
+        (group, topic) => group.and(topic),
     }
-    Ok(())
 }
 
 /// The step headings, and the pauses between steps with `--step`.
@@ -249,20 +288,27 @@ impl Walk {
         }
     }
 
-    fn begin(&mut self, title: &str) {
+    /// The next step, after the pause; fails instead when a stop was asked for.
+    fn begin(&mut self, title: &str) -> anyhow::Result<()> {
+        signals::unless_stopped()?;
         self.wait();
+        signals::unless_stopped()?;
         self.done += 1;
         self.show
             .heading(&format!("Step {}/{STEPS} · {title}", self.done));
+        Ok(())
     }
 
     fn begin_last(&mut self, title: &str) {
-        self.wait();
+        if !signals::stop_requested() {
+            self.wait();
+        }
         self.show.heading(title);
     }
 
-    /// Waits for Enter. A terminal that cannot be read or written to ends the pause rather
-    /// than the demo: the walk-through is still worth finishing (and cleaning up after).
+    /// Waits for Enter, or for Ctrl+C or SIGTERM. A terminal that cannot be read or
+    /// written to ends the pause rather than the demo: the walk-through is still worth
+    /// finishing (and cleaning up after).
     fn wait(&self) {
         if !self.pause || self.done == 0 {
             return;
@@ -271,7 +317,21 @@ impl Walk {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "⏎  Press Enter for the next step ");
         let _ = err.flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
+        drop(err);
+        // A read of stdin is not interrupted by the signal handler: it runs on a thread of
+        // its own, which is left behind when a stop comes first.
+        let (entered, pressed) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            let _ = entered.send(());
+        });
+        loop {
+            match pressed.recv_timeout(Duration::from_millis(50)) {
+                // The stop's own warning ends the prompt's line.
+                Err(RecvTimeoutError::Timeout) if !signals::stop_requested() => {}
+                Ok(()) | Err(_) => return,
+            }
+        }
     }
 }

@@ -3,18 +3,22 @@
 //! lane by lane, and each key's records keep the order they were sent in.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::show::Show;
 use super::LOG;
+use crate::commands::topic::DEFAULT_PARTITIONS;
 use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
 use crate::market::{unix_now, Market};
 use crate::partitioner;
 use crate::record::Symbol;
-use crate::table::Table;
+use crate::table::{share, Table};
+
+/// The longest the delivery wait goes without looking for a stop.
+const FLUSH_SLICE: Duration = Duration::from_millis(100);
 
 /// How wide a lane may get before it wraps.
 const LANE_WIDTH: usize = 78;
@@ -82,14 +86,19 @@ impl Sender {
                 pending.push((tick.symbol, payload, delivery));
             }
         }
-        // Every report is in once the flush returns; awaiting them below does not wait.
-        self.producer.flush(self.timeout).map_err(|e| {
-            anyhow!(
-                "the records were not delivered to `{}` within {}: {e}",
-                self.topic,
-                humantime::format_duration(self.timeout)
-            )
-        })?;
+        // Every report is in once the flush returns; awaiting them below does not wait. It
+        // is done in slices, so that Ctrl+C or SIGTERM is heard meanwhile.
+        let deadline = Instant::now() + self.timeout;
+        while let Err(e) = self.producer.flush(FLUSH_SLICE) {
+            crate::signals::unless_stopped()?;
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "the records were not delivered to `{}` within {}: {e}",
+                    self.topic,
+                    humantime::format_duration(self.timeout)
+                ));
+            }
+        }
         pending
             .into_iter()
             .map(
@@ -197,6 +206,97 @@ pub fn show_lanes(show: &Show, sent: &[Sent], partitions: usize) {
     }
 }
 
+/// Partitions of `stock_prices` as `stockstream topic create` makes it.
+const STOCK_PARTITIONS: usize = DEFAULT_PARTITIONS.unsigned_abs() as usize;
+
+/// Step 3, continued: key skew. The key alone picks the lane, so a lane gets what its keys
+/// bring, and with few distinct keys some lanes get several while others get none, for ever.
+pub fn show_skew(show: &Show, sent: &[Sent], partitions: usize) {
+    let by_partition = partitioner::symbols_by_partition(partitions);
+    let lanes = lanes(sent);
+    let total = i64::try_from(sent.len()).unwrap_or(i64::MAX);
+    let mut table = Table::new(vec!["PARTITION", "KEYS", "RECORDS", "SHARE"]);
+    for (partition, keys) in by_partition.iter().enumerate() {
+        let records = i32::try_from(partition)
+            .ok()
+            .and_then(|p| lanes.get(&p))
+            .map_or(0, Vec::len);
+        let names: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        table.row(vec![
+            partition.to_string(),
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(" ")
+            },
+            records.to_string(),
+            share(i64::try_from(records).unwrap_or(0), total),
+        ]);
+    }
+    show.say(&format!(
+        "Key skew: nothing balances the lanes. A lane gets the records of the keys that hash to\n\
+         it. {} keys over {partitions} partitions: {}.",
+        Symbol::ALL.len(),
+        spread(&by_partition)
+    ));
+    show.table(table);
+    if partitions != STOCK_PARTITIONS {
+        show.say(&format!(
+            "`stock_prices`, as `stockstream topic create` makes it, has {STOCK_PARTITIONS} partitions:\n{}.",
+            spread(&partitioner::symbols_by_partition(STOCK_PARTITIONS))
+        ));
+    }
+    show.say(
+        "A lane without keys stays empty, and a consumer that owns only such lanes idles: more\n\
+         partitions than distinct keys add no parallelism, and a busy key makes a busy lane.\n\
+         Keys with many distinct values spread the load; `stockstream topic describe` shows\n\
+         each partition's share of the records.",
+    );
+}
+
+/// How the keys spread, busiest partition first: "4 keys on partition 1, 2 on partition 2,
+/// 1 on partition 4;\nnone on partitions 0 and 3, which stay empty for ever" (the empty ones
+/// on a line of their own).
+fn spread(by_partition: &[Vec<Symbol>]) -> String {
+    let mut busy: Vec<(usize, usize)> = by_partition
+        .iter()
+        .enumerate()
+        .filter(|(_, keys)| !keys.is_empty())
+        .map(|(p, keys)| (keys.len(), p))
+        .collect();
+    busy.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let parts: Vec<String> = busy
+        .iter()
+        .enumerate()
+        .map(|(i, (keys, p))| {
+            let noun = match (i, keys) {
+                (0, 1) => " key",
+                (0, _) => " keys",
+                _ => "",
+            };
+            format!("{keys}{noun} on partition {p}")
+        })
+        .collect();
+    let empty: Vec<String> = by_partition
+        .iter()
+        .enumerate()
+        .filter(|(_, keys)| keys.is_empty())
+        .map(|(p, _)| p.to_string())
+        .collect();
+    let mut text = parts.join(", ");
+    match empty.as_slice() {
+        [] => {}
+        [one] => text.push_str(&format!(
+            ";\nnone on partition {one}, which stays empty for ever"
+        )),
+        [rest @ .., last] => text.push_str(&format!(
+            ";\nnone on partitions {} and {last}, which stay empty for ever",
+            rest.join(", ")
+        )),
+    }
+    text
+}
+
 /// Step 4: each key's records, in the order sent: one partition, rising offsets. Fails when
 /// a key is split over partitions or its offsets do not rise, which Kafka never does.
 pub fn check_order(show: &Show, sent: &[Sent]) -> anyhow::Result<()> {
@@ -231,4 +331,29 @@ pub fn check_order(show: &Show, sent: &[Sent]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partitioner::symbols_by_partition;
+
+    #[test]
+    fn the_spread_names_the_busiest_lanes_first_and_the_empty_ones() {
+        assert_eq!(
+            spread(&symbols_by_partition(5)),
+            "4 keys on partition 1, 2 on partition 2, 1 on partition 4;\n\
+             none on partitions 0 and 3, which stay empty for ever"
+        );
+        assert_eq!(
+            spread(&symbols_by_partition(3)),
+            "3 keys on partition 0, 2 on partition 1, 2 on partition 2"
+        );
+        assert_eq!(spread(&symbols_by_partition(1)), "7 keys on partition 0");
+        let one_empty = [vec![Symbol::AAPL], vec![]];
+        assert_eq!(
+            spread(&one_empty),
+            "1 key on partition 0;\nnone on partition 1, which stays empty for ever"
+        );
+    }
 }

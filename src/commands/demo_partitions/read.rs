@@ -1,8 +1,10 @@
 //! Reading a bounded stretch of each partition, for the replay and the consumer group
 //! steps: stop when every partition reaches its end offset, fail when nothing moves for
-//! `--timeout`, so the demo never hangs on a quiet or unreachable broker.
+//! `--timeout`, so the demo never hangs on a quiet or unreachable broker, and end at once
+//! when Ctrl+C or SIGTERM asks for a stop.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -12,13 +14,15 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{CreateClient as _, Kafka, Observer};
 
-pub type Consumer = BaseConsumer<Observer>;
+/// Shared with the thread a blocking request runs on (see `signals::patiently`).
+pub type Consumer = Arc<BaseConsumer<Observer>>;
 
 /// A consumer in `group`; it commits only when the demo tells it to.
 pub fn consumer(kafka: &Kafka, group: &str) -> anyhow::Result<Consumer> {
     kafka
         .consumer_config(group)
         .create_client(Observer::default())
+        .map(Arc::new)
         .context("creating the Kafka consumer")
 }
 
@@ -57,6 +61,7 @@ pub fn read(
     };
     let mut last_progress = Instant::now();
     while behind(&next) {
+        crate::signals::unless_stopped()?;
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 if stretches

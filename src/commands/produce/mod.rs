@@ -80,7 +80,7 @@ pub fn run_on(
     );
     let started = Instant::now();
     let (generated, source_error) = send_loop(&producer, &mut source, settings, terminal, stop);
-    let (sent, lost) = finish(&producer, &source, generated, started, settings);
+    let (sent, lost) = finish(&producer, &source, generated, started, settings, stop);
     let mut problems = Vec::new();
     if lost > 0 {
         problems.push(format!(
@@ -228,7 +228,7 @@ fn enqueue(
     }
 }
 
-/// Flushes, gives up what is still in flight after `--flush-timeout`, and reports; returns
+/// Flushes, gives up what is still in flight when the flush cannot end, and reports; returns
 /// what was sent and how many records were lost (failed, or without a delivery report).
 fn finish(
     producer: &BaseProducer<Deliveries>,
@@ -236,18 +236,15 @@ fn finish(
     generated: u64,
     started: Instant,
     settings: &Settings,
+    stop: &signals::Stop,
 ) -> (Sent, u64) {
     let deliveries = producer.context();
     let pending = generated.saturating_sub(deliveries.delivered() + deliveries.failed());
     if pending > 0 {
         tracing::info!(target: LOG, "⏳ Waiting for the last records in flight: {}", thousands(pending));
     }
-    if crate::kafka::flush(producer, settings.flush_timeout).is_err() {
-        tracing::warn!(
-            target: LOG,
-            "records still in flight after --flush-timeout {}; giving them up",
-            humantime::format_duration(settings.flush_timeout)
-        );
+    if let Err(why) = flush(producer, settings, stop) {
+        tracing::warn!(target: LOG, "{why}; giving up the records still in flight");
         // A purged record gets a failed delivery report, so it is counted and logged.
         producer.purge(PurgeConfig::default().queue().inflight());
         let _ = crate::kafka::flush(producer, Duration::from_secs(1));
@@ -277,6 +274,39 @@ fn finish(
         delivered,
     };
     (sent, failed + unaccounted)
+}
+
+/// Waits for every record in flight to be answered, at most `--flush-timeout`; after Ctrl+C
+/// or SIGTERM, only while the brokers answer: once no delivery report has come for
+/// `signals::PATIENCE`, they are taken for not answering, so that the stop stays quick.
+/// The error says why the wait ended.
+fn flush(
+    producer: &BaseProducer<Deliveries>,
+    settings: &Settings,
+    stop: &signals::Stop,
+) -> Result<(), String> {
+    let deliveries = producer.context();
+    let answered = || deliveries.delivered() + deliveries.failed();
+    let deadline = Instant::now() + settings.flush_timeout;
+    let (mut last_count, mut last_report) = (answered(), Instant::now());
+    while crate::kafka::flush(producer, Duration::from_millis(100)).is_err() {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(format!(
+                "records still in flight after --flush-timeout {}",
+                humantime::format_duration(settings.flush_timeout)
+            ));
+        }
+        if answered() != last_count {
+            (last_count, last_report) = (answered(), now);
+        } else if stop.requested() && now.duration_since(last_report) >= signals::PATIENCE {
+            return Err(format!(
+                "stopping, and the brokers sent no delivery report for {}",
+                humantime::format_duration(signals::PATIENCE)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A rate as typed: 1.5 stays 1.5 (not 2), 1000 stays 1000.

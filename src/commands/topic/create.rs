@@ -20,6 +20,9 @@ Examples:
   stockstream topic create ticks --partitions 12 --config retention.ms=86400000
   stockstream topic create ticks --if-not-exists -o json   # in scripts: an existing one is fine";
 
+/// Partitions of a topic made without --partitions, `stock_prices` among them.
+pub const DEFAULT_PARTITIONS: i32 = 5;
+
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
@@ -28,7 +31,7 @@ pub struct Args {
     name: TopicName,
 
     /// Number of partitions.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    #[arg(long, default_value_t = DEFAULT_PARTITIONS, value_parser = clap::value_parser!(i32).range(1..=100_000))]
     partitions: i32,
 
     /// Number of replicas of each partition.

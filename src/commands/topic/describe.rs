@@ -1,5 +1,7 @@
-//! `topic describe`: per partition its leader, replicas, ISR, earliest and latest offsets
-//! and message count; the totals; and the settings that differ from the broker defaults.
+//! `topic describe`: per partition its leader, replicas, ISR, earliest and latest offsets,
+//! message count and share of the topic's messages (so that key skew shows: partitions
+//! that keyed records never reach stay at 0%); the totals; and the settings that differ from
+//! the broker defaults.
 
 use nu_ansi_term::Style;
 use serde_json::json;
@@ -9,7 +11,7 @@ use crate::admin::{Admin, Offsets};
 use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::Kafka;
-use crate::table::Table;
+use crate::table::{share, share_percent, Table};
 use crate::topic_name::TopicName;
 
 const EXAMPLES: &str = "\
@@ -67,6 +69,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                     "earliest_offset": o.earliest,
                     "latest_offset": o.latest,
                     "messages": o.messages(),
+                    "share_percent": (total > 0).then(|| share_percent(o.messages(), total)),
                 })
             })
             .collect();
@@ -102,6 +105,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         "EARLIEST",
         "LATEST",
         "MESSAGES",
+        "SHARE",
     ]);
     for p in &topic.partitions {
         let o = of(p.id);
@@ -113,6 +117,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             o.earliest.to_string(),
             o.latest.to_string(),
             o.messages().to_string(),
+            share(o.messages(), total),
         ]);
     }
     text.push_str(&table.render(color));

@@ -7,6 +7,8 @@ mod delete;
 mod describe;
 mod list;
 
+pub use create::DEFAULT_PARTITIONS;
+
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -17,7 +19,8 @@ use crate::global::Global;
 pub enum Command {
     /// Create a topic (default `stock_prices`, 5 partitions).
     Create(create::Args),
-    /// Show a topic's partitions, leaders, replicas, offsets, message counts and custom configs.
+    /// Show a topic's partitions, leaders, replicas, offsets, message counts and shares, and
+    /// custom configs.
     Describe(describe::Args),
     /// List topics with their partitions, replication factor and message count.
     List(list::Args),

@@ -7,7 +7,7 @@ pub mod model;
 pub mod terminal;
 
 use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub use broker::broker;
@@ -74,26 +74,45 @@ pub fn wait_for(mut child: Child, limit: Duration) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for stockstream") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "stockstream did not finish within {limit:?}\n--- stderr\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = exit_within(&mut child, limit, || {}) else {
+        panic!(
+            "stockstream did not finish within {limit:?}\n--- stderr\n{}",
+            err.join().unwrap_or_default()
+        );
     };
     Run {
         code: status.code(),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     }
+}
+
+/// Waits for `child` to exit, at most `limit`, calling `meanwhile` between two looks; kills
+/// it and returns `None` when it overran.
+pub fn exit_within(
+    child: &mut Child,
+    limit: Duration,
+    mut meanwhile: impl FnMut(),
+) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for stockstream") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        meanwhile();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` to the child process `pid`.
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: signalling a child process of this test.
+    unsafe { libc::kill(i32::try_from(pid).expect("a pid"), signal) };
 }
 
 /// A running `stockstream` that is killed if the test ends without stopping it (a failed
@@ -117,11 +136,14 @@ impl Running {
 
     /// Sends `signal` and waits for the exit, at most `limit`.
     #[track_caller]
-    pub fn signal_and_wait(mut self, signal: i32, limit: Duration) -> Run {
-        let child = self.0.take().expect("still running");
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), signal) };
-        wait_for(child, limit)
+    pub fn signal_and_wait(self, signal: i32, limit: Duration) -> Run {
+        self.signal(signal);
+        self.wait(limit)
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: i32) {
+        send_signal(self.pid(), signal);
     }
 }
 
