@@ -151,6 +151,10 @@ fn aggregate(topic: &str, group: &str, extra: &[&str]) -> Running {
         "earliest",
         "--output-topic",
         &output,
+        // Bars of 2026-01-01: under the broker's default retention (7 days) they would be
+        // deleted at its next retention check, within minutes.
+        "--output-retention",
+        "forever",
         "--progress-interval",
         "1s",
     ];

@@ -147,6 +147,8 @@ fn everything_through(name: &str) {
     let mut cmd = with_profile(&file, name);
     cmd.args(["aggregate", "--topic", &input, "--from", "earliest"])
         .args(["--group", &unique("g-profile"), "--output-topic", &output])
+        // Bars of 2026-01-01 outlive the broker's default retention (7 days).
+        .args(["--output-retention", "forever"])
         .args(["--window", "10s", "--no-console"]);
     let job = Running::spawn(cmd);
     let bars = read_committed(&output, 1, Duration::from_secs(90), Duration::from_secs(2));

@@ -152,6 +152,9 @@ fn aggregate_commits_its_bars_over_sasl_ssl() {
         "earliest",
         "--output-topic",
         &output,
+        // Bars of 2026-01-01 outlive the broker's default retention (7 days).
+        "--output-retention",
+        "forever",
         "--window",
         "10s",
         "--no-console",
