@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::deliveries::{thousands, LOG};
+use super::deliveries::LOG;
+use crate::numbers::thousands;
 use crate::record::{decode, event_millis, Limits, RecordError, ValidRecord};
 
 /// Where the lines come from.

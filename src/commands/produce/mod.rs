@@ -22,11 +22,12 @@ use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
 use crate::market::unix_now;
+use crate::numbers::thousands;
 use crate::record::event_millis;
 use crate::signals;
 use crate::terminal::Terminal;
 pub use args::{Args, Settings};
-use deliveries::{thousands, Deliveries, LOG};
+use deliveries::{Deliveries, LOG};
 use source::Source;
 
 /// The header that carries a record's number in its run, with `--sequence`.

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::deliveries::{ranges, runs, thousands, Deliveries, LOG};
+use super::deliveries::{ranges, runs, Deliveries, LOG};
 use super::SEQUENCE_HEADER;
+use crate::numbers::thousands;
 
 /// At most this many runs of numbers on a log line; the full lists go to a file.
 const RUNS_ON_A_LINE: usize = 100;

@@ -4,9 +4,10 @@
 use anyhow::anyhow;
 
 use super::backfill::Backfill;
-use super::deliveries::{thousands, LOG};
+use super::deliveries::LOG;
 use super::input::{BadLines, Input, Lines};
 use crate::market::Market;
+use crate::numbers::thousands;
 use crate::record::{event_millis, Symbol};
 
 /// Where the records come from, as the settings say.

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::deliveries::{thousands, Deliveries, LOG};
+use super::deliveries::{Deliveries, LOG};
 use crate::logging;
+use crate::numbers::thousands;
 
 const BAR_EVERY: Duration = Duration::from_millis(100);
 const LINE_EVERY: Duration = Duration::from_secs(5);
