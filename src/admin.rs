@@ -329,7 +329,10 @@ impl Admin {
         }
         let want = usize::try_from(partitions).unwrap_or(0);
         self.wait_until(
-            &format!("`{name}` to show {partitions} partitions"),
+            &format!(
+                "`{name}` to show {}",
+                crate::numbers::count(want as u64, "partition", "partitions")
+            ),
             |topics| {
                 topics.iter().any(|t| {
                     t.name == name

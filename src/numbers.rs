@@ -16,12 +16,36 @@ pub fn thousands(n: u64) -> String {
 
 /// `count(1, "record", "records")` → `1 record`; `count(5234, …)` → `5,234 records`.
 pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+    format!("{} {}", thousands(n), noun(n, one, many))
+}
+
+/// The noun alone, for a number shown as typed (a flag's value): `noun(1, "tick", "ticks")`.
+pub fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// A rate as typed, to the hundredth: `rate(1.5, "record/s", "records/s")` →
+/// `1.5 records/s` (not 2), 1000 → `1,000 records/s`, exactly 1 → `1 record/s`.
+pub fn rate(per_second: f64, one: &str, many: &str) -> String {
+    let text = format!("{:.2}", per_second.max(0.0));
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole = thousands(whole.parse().unwrap_or(u64::MAX));
+    if fraction.is_empty() {
+        format!("{whole} {}", if whole == "1" { one } else { many })
+    } else {
+        format!("{whole}.{fraction} {many}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{count, thousands};
+    use super::{count, noun, rate, thousands};
+    use std::time::Duration;
 
     #[test]
     fn thousands_groups_digits() {
@@ -39,5 +63,20 @@ mod tests {
         assert_eq!(count(1, "record", "records"), "1 record");
         assert_eq!(count(2, "partition", "partitions"), "2 partitions");
         assert_eq!(count(1_000_000, "record", "records"), "1,000,000 records");
+        assert_eq!(noun(1, "tick", "ticks"), "tick");
+        assert_eq!(noun(10_000, "tick", "ticks"), "ticks");
+    }
+
+    #[test]
+    fn a_fractional_rate_is_shown_as_typed() {
+        // --rate 1.5 becomes one record every 666.666666ms.
+        let every = Duration::from_secs_f64(1.0 / 1.5);
+        let r = |per_second| rate(per_second, "record/s", "records/s");
+        assert_eq!(r(1.0 / every.as_secs_f64()), "1.5 records/s");
+        assert_eq!(r(1000.0), "1,000 records/s");
+        assert_eq!(r(0.25), "0.25 records/s");
+        assert_eq!(r(1.0), "1 record/s");
+        assert_eq!(r(0.0), "0 records/s");
+        assert_eq!(r(12_345.678), "12,345.68 records/s");
     }
 }
