@@ -15,9 +15,9 @@ use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{self, CreateClient as _, Kafka, Observer};
+use crate::signals;
 
 mod create_topic;
-use crate::signals;
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]
@@ -319,7 +319,8 @@ impl Admin {
                 return Ok(false)
             }
             Ok(Err(refusal)) => {
-                let brokers = self.metadata()?.brokers().len();
+                // Only for the hint: the refusal is the news even when this fails.
+                let brokers = self.metadata().ok().map(|m| m.brokers().len());
                 return Err(anyhow!(refusal.explain(name, brokers)));
             }
             Err(create_topic::NoAnswer::TimedOut) => {

@@ -190,8 +190,8 @@ unsafe fn text(s: *const c_char) -> Option<String> {
 
 impl Refusal {
     /// The refusal in the broker's words, with a hint where one helps; `brokers` is the
-    /// cluster's size.
-    pub fn explain(&self, topic: &str, brokers: usize) -> String {
+    /// cluster's size, when known.
+    pub fn explain(&self, topic: &str, brokers: Option<usize>) -> String {
         let code = format!("{:?}", self.code);
         let mut out = match &self.message {
             Some(words) => format!("the broker refused to create `{topic}`: {words} ({code})"),
@@ -204,13 +204,15 @@ impl Refusal {
         out
     }
 
-    fn hint(&self, brokers: usize) -> Option<String> {
+    fn hint(&self, brokers: Option<usize>) -> Option<String> {
         let words = self.message.as_deref().unwrap_or_default();
         match self.code {
-            RDKafkaErrorCode::InvalidReplicationFactor => Some(format!(
-                "the cluster has {}, and each replica of a partition needs a broker of its own",
-                crate::numbers::count(brokers as u64, "broker", "brokers")
-            )),
+            RDKafkaErrorCode::InvalidReplicationFactor => brokers.map(|n| {
+                format!(
+                    "the cluster has {}, and each replica of a partition needs a broker of its own",
+                    crate::numbers::count(n as u64, "broker", "brokers")
+                )
+            }),
             RDKafkaErrorCode::InvalidTopic if words.contains("collides") => Some(
                 "Kafka counts `.` and `_` in topic names as the same character (its metric \
                  names replace one by the other), so names that differ only there collide"
@@ -233,7 +235,7 @@ mod tests {
             message: Some("Unable to replicate the partition 3 time(s)".into()),
         };
         assert_eq!(
-            refusal.explain("t", 1),
+            refusal.explain("t", Some(1)),
             "the broker refused to create `t`: Unable to replicate the partition 3 time(s) \
              (InvalidReplicationFactor)\n  hint: the cluster has 1 broker, and each replica \
              of a partition needs a broker of its own"
@@ -243,7 +245,7 @@ mod tests {
             message: Some("Topic 'a_b.c' collides with existing topic: a.b_c".into()),
         };
         assert!(collision
-            .explain("a_b.c", 3)
+            .explain("a_b.c", Some(3))
             .contains("hint: Kafka counts `.` and `_`"));
     }
 
@@ -254,7 +256,7 @@ mod tests {
             message: None,
         };
         assert_eq!(
-            refusal.explain("t", 1),
+            refusal.explain("t", Some(1)),
             "the broker refused to create `t`: PolicyViolation (Broker: Policy violation)"
         );
     }
