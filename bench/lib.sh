@@ -44,9 +44,9 @@ aggregate_rate() {
         --group "bench-$name" --output-topic "bars-$name" --output-retention forever --from earliest \
         --guarantee "$guarantee" --stop-at-end --no-console --progress-interval 1h --instance-id "bench-$name" \
         "$@" >/dev/null 2>"$WORK/ss.err" || { cat "$WORK/ss.err" >&2; exit 1; }
-    # "📋 Summary: 5000000 records read, …; 3.21s from first to last record (1557632
-    #  records/s); 31 commits, median 24 ms, p99 60 ms, longest 61 ms"
-    got=$(sed -n 's/.*Summary: \([0-9]*\) records read.*(\([0-9]*\) records\/s); \([0-9]*\) commits.*/\1 \2 \3/p' "$WORK/ss.err")
+    # "📋 Summary: 5,000,000 records read, …; 3.21s from first to last record (1,557,632
+    #  records/s); 31 commits, median 24 ms, p99 60 ms, longest 61 ms" (1 record, 1 commit)
+    got=$(sed -n 's/.*Summary: \([0-9,]*\) records\? read.*(\([0-9,]*\) records\?\/s); \([0-9,]*\) commits\?.*/\1 \2 \3/p' "$WORK/ss.err" | tr -d ,)
     read -r records rate commits <<<"$got"
     [[ "$records" == "$COUNT" ]] || { echo "aggregate read ${records:-no} records of $COUNT" >&2; cat "$WORK/ss.err" >&2; exit 1; }
     echo "$rate $(tail -1 "$WORK/rss") $commits"

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigEntry, ConfigSource, NewTopic, ResourceSpecifier,
-    TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigEntry, ConfigSource, ResourceSpecifier};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
@@ -19,6 +16,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::{self, CreateClient as _, Kafka, Observer};
 use crate::signals;
+
+mod create_topic;
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]
@@ -119,15 +118,17 @@ impl Admin {
                 answer = tokio::time::timeout(timeout, fut) => answer.ok(),
                 () = stopped => return Err(self.given_up(what)),
             }
-            .ok_or_else(|| {
-                anyhow!(
-                    "the broker at {} did not answer within {} while {what}",
-                    self.brokers(),
-                    humantime::format_duration(timeout)
-                )
-            })
+            .ok_or_else(|| self.no_answer(what))
         })?;
         Ok(answer)
+    }
+
+    fn no_answer(&self, what: &str) -> anyhow::Error {
+        anyhow!(
+            "the broker at {} did not answer within {} while {what}",
+            self.brokers(),
+            humantime::format_duration(self.timeout)
+        )
     }
 
     /// Runs a blocking request of the offsets client (bounded by `--timeout` itself), or
@@ -299,22 +300,40 @@ impl Admin {
         replication: i32,
         configs: &[(String, String)],
     ) -> anyhow::Result<bool> {
-        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
-        for (k, v) in configs {
-            topic = topic.set(k, v);
-        }
-        let results = self
-            .block(
-                "creating the topic",
-                self.client.create_topics([&topic], &self.options()),
-            )?
-            .with_context(|| format!("creating topic `{name}`"))?;
-        if !all_succeeded(results, RDKafkaErrorCode::TopicAlreadyExists, "create")? {
-            return Ok(false);
+        let spec = create_topic::Spec {
+            name,
+            partitions,
+            replication,
+            configs,
+        };
+        let answer = create_topic::create(
+            self.client.inner().native_ptr(),
+            &spec,
+            self.timeout,
+            signals::out_of_patience,
+        )
+        .with_context(|| format!("creating topic `{name}`"))?;
+        match answer {
+            Ok(Ok(())) => {}
+            Ok(Err(refusal)) if refusal.code == RDKafkaErrorCode::TopicAlreadyExists => {
+                return Ok(false)
+            }
+            Ok(Err(refusal)) => {
+                // Only for the hint: the refusal is the news even when this fails.
+                let brokers = self.metadata().ok().map(|m| m.brokers().len());
+                return Err(anyhow!(refusal.explain(name, brokers)));
+            }
+            Err(create_topic::NoAnswer::TimedOut) => {
+                return Err(self.no_answer("creating the topic"))
+            }
+            Err(create_topic::NoAnswer::Stopped) => return Err(self.given_up("creating the topic")),
         }
         let want = usize::try_from(partitions).unwrap_or(0);
         self.wait_until(
-            &format!("`{name}` to show {partitions} partitions"),
+            &format!(
+                "`{name}` to show {}",
+                crate::numbers::count(want as u64, "partition", "partitions")
+            ),
             |topics| {
                 topics.iter().any(|t| {
                     t.name == name

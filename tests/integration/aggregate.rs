@@ -587,3 +587,100 @@ fn ctrl_c_while_working_through_a_backlog_stops_within_seconds() {
         "the backlog was done before the stop: {read}"
     );
 }
+
+/// Numbers in the summaries are for people: thousands separated, one of a thing in the
+/// singular. Scripts read the same counts back with `summary_count`.
+#[test]
+fn summaries_separate_thousands_and_say_one_record_in_the_singular() {
+    let topic = unique("agg-grammar");
+    create_topic(&topic, 1);
+    let produce = |count: &str| {
+        let run = crate::support::run_for(
+            on_broker(&[
+                "produce", "--topic", &topic, "--rate", "max", "--count", count,
+            ]),
+            Duration::from_secs(120),
+        );
+        run.assert_code(0);
+        run
+    };
+    let drain = || {
+        let run = crate::support::run_for(
+            on_broker(&[
+                "aggregate",
+                "--topic",
+                &topic,
+                "--group",
+                &unique("g-grammar"),
+                "--from",
+                "earliest",
+                "--output-topic",
+                &format!("{topic}.bars"),
+                "--output-retention",
+                "forever",
+                "--stop-at-end",
+                "--no-console",
+            ]),
+            Duration::from_secs(120),
+        );
+        run.assert_code(0);
+        run.stderr
+            .lines()
+            .find(|l| l.contains("📋 Summary:"))
+            .unwrap_or_else(|| panic!("no summary:\n{}", run.stderr))
+            .to_string()
+    };
+
+    let said = |text: &str, words: &[&str]| {
+        for w in words {
+            assert!(text.contains(w), "no {w:?} in:\n{text}");
+        }
+    };
+
+    let one = produce("1").stderr;
+    said(
+        &one,
+        &[
+            "stops after 1 record)",
+            "Summary: 1 generated, 1 delivered, 0 failed",
+        ],
+    );
+    let summary = drain();
+    said(
+        &summary,
+        &["Summary: 1 record read, 1 aggregated, 0 late, 0 bad"],
+    );
+    assert_singular_for_one(&summary);
+
+    let many = produce("1500").stderr;
+    said(
+        &many,
+        &[
+            "stops after 1,500 records)",
+            "Summary: 1,500 generated, 1,500 delivered, 0 failed",
+        ],
+    );
+    assert_eq!(crate::support::summary_count(&many, "delivered"), 1_500);
+    let summary = drain();
+    said(&summary, &["Summary: 1,501 records read, 1,501 aggregated"]);
+    assert_eq!(
+        crate::support::summary_count(&summary, "records read"),
+        1_501
+    );
+    assert_singular_for_one(&summary);
+}
+
+/// No "1 records", "1 bars", "1 commits" or "(1 records/s)" anywhere in `line`.
+#[track_caller]
+fn assert_singular_for_one(line: &str) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    for pair in words.windows(2) {
+        if pair[0].trim_start_matches('(') == "1" {
+            let noun = pair[1].trim_end_matches([',', ';', ')']);
+            assert!(
+                !["records", "bars", "commits", "records/s"].contains(&noun),
+                "`1 {noun}` in {line}"
+            );
+        }
+    }
+}

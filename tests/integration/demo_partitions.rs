@@ -142,7 +142,9 @@ fn final_lags(stdout: &str) -> Vec<i64> {
         .iter()
         .map_while(|l| {
             let cells: Vec<&str> = l.split_whitespace().collect();
-            (cells.len() == 5).then(|| cells[4].parse().ok()).flatten()
+            (cells.len() == 5)
+                .then(|| cells[4].replace(',', "").parse().ok())
+                .flatten()
         })
         .collect()
 }

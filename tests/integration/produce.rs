@@ -255,3 +255,22 @@ fn a_fractional_rate_sets_the_pace_it_says() {
         );
     }
 }
+
+/// The progress bar on a terminal counts like the rest of the output: "4,096/10,000".
+#[test]
+fn the_progress_bar_separates_thousands() {
+    use crate::support::terminal::Terminal;
+    let topic = unique("produce-bar");
+    create_topic(&topic, 1);
+    let cmd = on_broker(&[
+        "produce", "--topic", &topic, "--rate", "2000", "--count", "10000",
+    ]);
+    let (code, shown) = Terminal::spawn(cmd).wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("/10,000 "),
+        "no count of 10,000 in:\n{shown}"
+    );
+    assert!(!shown.contains("/10000"), "{shown}");
+    assert!(shown.contains("stops after 10,000 records)"), "{shown}");
+}

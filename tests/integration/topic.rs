@@ -313,3 +313,47 @@ fn describe_shows_each_partitions_share_and_the_empty_ones() {
     let d = json(&topic(&["describe", &empty, "-o", "json"]));
     assert!(d["partitions"][0]["share_percent"].is_null(), "{d}");
 }
+
+/// The broker's own words for a refused topic, not only its error code, and a hint where one
+/// helps; nothing is created.
+#[test]
+fn a_refused_create_shows_the_brokers_reason_and_a_hint() {
+    let name = unique("topic-refused");
+    let replicas = topic(&["create", &name, "--replication-factor", "3"]);
+    replicas.assert_code(1);
+    for words in [
+        "the broker refused to create",
+        "The target replication factor of 3 cannot be reached because only 1 broker(s) are registered",
+        "(InvalidReplicationFactor)",
+        "hint: the cluster has 1 broker, and each replica",
+    ] {
+        assert!(replicas.stderr.contains(words), "no {words:?} in:\n{}", replicas.stderr);
+    }
+
+    let partitions = topic(&["create", &name, "--partitions", "100000"]);
+    partitions.assert_code(1);
+    assert!(
+        partitions
+            .stderr
+            .contains("Excessively large number of partitions per request. (PolicyViolation)"),
+        "{}",
+        partitions.stderr
+    );
+    topic(&["describe", &name]).assert_code(4);
+
+    topic(&["create", &format!("{name}.a_b")]).assert_code(0);
+    let twin = format!("{name}.a.b");
+    let collision = topic(&["create", &twin]);
+    collision.assert_code(1);
+    for words in [
+        format!("Topic '{twin}' collides with existing topic: {name}.a_b (InvalidTopic)"),
+        "hint: Kafka counts `.` and `_` in topic names as the same character".to_string(),
+    ] {
+        assert!(
+            collision.stderr.contains(&words),
+            "no {words:?} in:\n{}",
+            collision.stderr
+        );
+    }
+    topic(&["delete", &format!("{name}.a_b"), "--yes"]).assert_code(0);
+}

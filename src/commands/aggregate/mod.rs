@@ -28,6 +28,7 @@ use crate::exit::Failure;
 use crate::flags::{invalid_value, positive_duration, Checked, CrossCheck};
 use crate::global::Global;
 use crate::kafka::{CreateClient as _, Kafka};
+use crate::numbers::count;
 use crate::record::Limits;
 use crate::signals;
 use crate::terminal::Terminal;
@@ -476,7 +477,7 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
             _ => Vec::new(),
         };
         if admin.topic(name)?.is_none() && admin.create(name, partitions, replication, &configs)? {
-            tracing::info!(target: LOG, "📦 Created topic `{name}` with {partitions} partitions");
+            tracing::info!(target: LOG, "📦 Created topic `{name}` with {}", count(partitions as u64, "partition", "partitions"));
             created_output |= name == &settings.output_topic;
         }
     }

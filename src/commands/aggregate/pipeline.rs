@@ -23,6 +23,7 @@ use super::sink::{Outcome as Committed, Sink};
 use super::timing::CommitTimes;
 use super::{EmitMode, Guarantee, LatePolicy, Settings, LOG};
 use crate::aggregate::{ByPartition, Checkpoint, Engine, Outcome};
+use crate::numbers::{count, thousands};
 use crate::record::{self, Limits, Tick};
 use crate::signals::Stop;
 
@@ -634,12 +635,12 @@ impl Pipeline {
             0.0
         };
         if c.again > 0 {
-            tracing::warn!(target: LOG, "{} records were handed out again by the consumer and skipped", c.again);
+            tracing::warn!(target: LOG, "{} handed out again by the consumer and skipped", count(c.again, "record was", "records were"));
         }
         tracing::info!(
             target: LOG,
-            "📋 Summary: {} records read, {} aggregated, {} late, {} bad, {} bars emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({} records/s); {}",
-            c.input, c.processed, c.late, c.bad, c.bars, c.replayed, span, rate.round(), self.commit_times.describe()
+            "📋 Summary: {} read, {} aggregated, {} late, {} bad, {} emitted, {} re-read to rebuild open windows; {:.2}s from first to last record ({}); {}",
+            count(c.input, "record", "records"), thousands(c.processed), thousands(c.late), thousands(c.bad), count(c.bars, "bar", "bars"), thousands(c.replayed), span, count(rate.round() as u64, "record/s", "records/s"), self.commit_times.describe()
         );
         if self.guarantee == Guarantee::ExactlyOnce && self.sink.commit_times.count() > 0 {
             tracing::info!(

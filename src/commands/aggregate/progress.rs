@@ -13,6 +13,7 @@ use super::context::JobContext;
 use super::pipeline::{Counters, Snapshot};
 use super::{Settings, LOG};
 use crate::aggregate::bar::rfc3339;
+use crate::numbers::thousands;
 
 pub struct Progress {
     every: Duration,
@@ -87,15 +88,15 @@ impl Progress {
             .collect();
         tracing::info!(
             target: LOG,
-            "📈 in {:.0}/s | processed {:.0}/s | lag {} | watermarks {} | open windows {} | bars {} | late {} | bad {}",
-            input_rate,
-            processed_rate,
-            lag.map_or("?".to_string(), |l| l.to_string()),
+            "📈 in {}/s | processed {}/s | lag {} | watermarks {} | open windows {} | bars {} | late {} | bad {}",
+            thousands(input_rate.round() as u64),
+            thousands(processed_rate.round() as u64),
+            lag.map_or("?".to_string(), |l| thousands(u64::try_from(l).unwrap_or(0))),
             if marks.is_empty() { "-".to_string() } else { marks.join(" ") },
-            s.open_windows,
-            c.bars,
-            c.late,
-            c.bad
+            thousands(s.open_windows as u64),
+            thousands(c.bars),
+            thousands(c.late),
+            thousands(c.bad)
         );
         self.last = now;
         self.last_counters = c;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::numbers::count;
+
 /// Commit durations in 1 ms steps up to a second, and the longest.
 pub struct CommitTimes {
     /// `buckets[i]`: commits that took i ms (the last: a second or more).
@@ -54,8 +56,8 @@ impl CommitTimes {
             return "no commits".to_string();
         }
         format!(
-            "{} commits, median {} ms, p99 {} ms, longest {} ms",
-            self.count,
+            "{}, median {} ms, p99 {} ms, longest {} ms",
+            count(self.count, "commit", "commits"),
             self.quantile(0.5),
             self.quantile(0.99),
             self.longest.as_millis()

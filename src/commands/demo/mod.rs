@@ -13,6 +13,7 @@ use anyhow::{anyhow, Context as _};
 use super::{aggregate, produce};
 use crate::flags::positive_duration;
 use crate::global::Global;
+use crate::numbers::{count, thousands};
 use crate::signals::{self, Stop};
 use crate::terminal::Terminal;
 use cluster::Cluster;
@@ -166,13 +167,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let (sent, counters) = outcome?;
     tracing::info!(
         target: LOG,
-        "📋 Demo summary: {} ticks produced, {} delivered; {} aggregated into {} bars ({} late, {} bad) in {:.1}s",
-        sent.generated,
-        sent.delivered,
-        counters.processed,
-        counters.bars,
-        counters.late,
-        counters.bad,
+        "📋 Demo summary: {} produced, {} delivered; {} aggregated into {} ({} late, {} bad) in {:.1}s",
+        count(sent.generated, "tick", "ticks"),
+        thousands(sent.delivered),
+        thousands(counters.processed),
+        count(counters.bars, "bar", "bars"),
+        thousands(counters.late),
+        thousands(counters.bad),
         started.elapsed().as_secs_f64()
     );
     Ok(())

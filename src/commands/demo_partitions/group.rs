@@ -17,6 +17,7 @@ use super::LOG;
 use crate::admin::{Admin, Offsets, TopicInfo};
 use crate::exit::Failure;
 use crate::kafka::Kafka;
+use crate::numbers;
 use crate::table::Table;
 
 /// Each partition's committed offset, `None` where the group has committed nothing.
@@ -53,7 +54,7 @@ pub fn walk(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     consume(ctx, &first, &ends, &before, &halfway, |_, _| count += 1)?;
     let middle = commit(ctx, &first, &halfway)?;
     drop(first);
-    tracing::info!(target: LOG, "📥 Group `{}` read {count} records and committed its offsets", ctx.group);
+    tracing::info!(target: LOG, "📥 Group `{}` read {} and committed its offsets", ctx.group, numbers::count(count, "record", "records"));
     show.say(
         "It reads about half of each partition and commits: the committed offset is the next\n\
          offset to read, and the lag is what is left.",
@@ -115,7 +116,7 @@ fn show_lag(show: &Show, ends: &BTreeMap<i32, Offsets>, committed: &Committed) {
             o.earliest.to_string(),
             o.latest.to_string(),
             c.map_or("-".to_string(), |c| c.to_string()),
-            lag(*o, c).to_string(),
+            numbers::thousands(u64::try_from(lag(*o, c)).unwrap_or(0)),
         ]);
     }
     show.table(table);

@@ -18,6 +18,7 @@ use crate::admin::{Admin, TopicInfo};
 use crate::exit;
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::numbers::{count, thousands};
 use crate::signals;
 use crate::table::Table;
 use crate::topic_name::TopicName;
@@ -132,12 +133,12 @@ fn tour(
 
     walk.begin("Offsets grow per partition")?;
     sent.extend(sender.send(args.records_per_key - 1)?);
-    tracing::info!(target: LOG, "📤 Sent {} records to `{}`, all delivered", sent.len(), topic.name);
+    tracing::info!(target: LOG, "📤 Sent {} to `{}`, all delivered", count(sent.len() as u64, "record", "records"), topic.name);
     walk.show.say(&format!(
         "Each partition numbers its records 0, 1, 2, … as it appends them: the offset. Every\n\
-         lane counts on its own. The {} records sent ({} per key), as offset:key in their lane:",
-        sent.len(),
-        args.records_per_key
+         lane counts on its own. The {} sent ({} per key), as offset:key in their lane:",
+        count(sent.len() as u64, "record", "records"),
+        thousands(args.records_per_key as u64)
     ));
     placement::show_lanes(&walk.show, &sent, partitions);
     placement::show_skew(&walk.show, &sent, partitions);
@@ -179,8 +180,8 @@ fn prepare_topic(admin: &Admin, args: &Args) -> anyhow::Result<(TopicInfo, bool)
         if name != OWN_TOPIC {
             tracing::info!(
                 target: LOG,
-                "♻️ Topic `{name}` exists already ({} partitions): reusing it as it is",
-                t.partitions.len()
+                "♻️ Topic `{name}` exists already ({}): reusing it as it is",
+                count(t.partitions.len() as u64, "partition", "partitions")
             );
             return Ok((t.clone(), false));
         }
@@ -196,7 +197,7 @@ fn prepare_topic(admin: &Admin, args: &Args) -> anyhow::Result<(TopicInfo, bool)
     admin
         .create_anew(name, args.partitions, -1)
         .with_context(|| format!("creating topic `{name}` on {}", admin.brokers()))?;
-    tracing::info!(target: LOG, "🆕 Created topic `{name}` with {} partitions", args.partitions);
+    tracing::info!(target: LOG, "🆕 Created topic `{name}` with {}", count(args.partitions as u64, "partition", "partitions"));
     let topic = admin
         .topic(name)?
         .ok_or_else(|| anyhow!("topic `{name}` vanished from {}", admin.brokers()))?;
@@ -206,10 +207,10 @@ fn prepare_topic(admin: &Admin, args: &Args) -> anyhow::Result<(TopicInfo, bool)
 /// Step 1: the lanes, and the offset each will give its next record.
 fn show_topic(show: &Show, admin: &Admin, topic: &TopicInfo) -> anyhow::Result<()> {
     show.say(&format!(
-        "Topic `{}` has {} partitions: lanes, each an append-only log of\n\
+        "Topic `{}` has {}: lanes, each an append-only log of\n\
          its own on a broker (its leader). Lanes are written and read in parallel.",
         topic.name,
-        topic.partitions.len()
+        count(topic.partitions.len() as u64, "partition", "partitions")
     ));
     let offsets = admin.offsets(&[topic])?;
     let mut table = Table::new(vec!["PARTITION", "LEADER", "REPLICAS", "NEXT OFFSET"]);

@@ -13,6 +13,7 @@ use super::LOG;
 use crate::commands::topic::DEFAULT_PARTITIONS;
 use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
 use crate::market::{unix_now, Market};
+use crate::numbers::{count, thousands};
 use crate::partitioner;
 use crate::record::Symbol;
 use crate::table::{share, Table};
@@ -160,8 +161,8 @@ pub fn check_placement(show: &Show, sent: &[Sent], partitions: usize) -> anyhow:
     }
     tracing::info!(
         target: LOG,
-        "✅ All {} keys landed in the partition murmur2 gave, as the broker's delivery reports confirm",
-        sent.len()
+        "✅ All {} landed in the partition murmur2 gave, as the broker's delivery reports confirm",
+        count(sent.len() as u64, "key", "keys")
     );
     Ok(())
 }
@@ -229,14 +230,15 @@ pub fn show_skew(show: &Show, sent: &[Sent], partitions: usize) {
             } else {
                 names.join(" ")
             },
-            records.to_string(),
+            thousands(records as u64),
             share(i64::try_from(records).unwrap_or(0), total),
         ]);
     }
     show.say(&format!(
         "Key skew: nothing balances the lanes. A lane gets the records of the keys that hash to\n\
-         it. {} keys over {partitions} partitions: {}.",
-        Symbol::ALL.len(),
+         it. {} over {}: {}.",
+        count(Symbol::ALL.len() as u64, "key", "keys"),
+        count(partitions as u64, "partition", "partitions"),
         spread(&by_partition)
     ));
     show.table(table);

@@ -12,6 +12,7 @@ use super::placement::{self, Sent};
 use super::read::{self, Consumer, Stretch};
 use super::show::Show;
 use super::LOG;
+use crate::numbers::count;
 use crate::record;
 use crate::table::Table;
 
@@ -96,12 +97,14 @@ pub fn replay(
     if same != expected {
         bail!(
             "replaying partition {partition} from offset {from} gave back {same} of the demo's \
-             {expected} records unchanged"
+             {} unchanged",
+            count(expected as u64, "record", "records")
         );
     }
     tracing::info!(
         target: LOG,
-        "✅ Replayed {same} records from offset {from} of partition {partition}: the same bytes at the same offsets"
+        "✅ Replayed {} from offset {from} of partition {partition}: the same bytes at the same offsets",
+        count(same as u64, "record", "records")
     );
     Ok(())
 }

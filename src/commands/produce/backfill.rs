@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::aggregate::bar::rfc3339;
+use crate::numbers::{self, rate};
 use crate::record::event_millis;
 
 /// `--start`: an RFC 3339 time, kept as Unix seconds (the wire format's event time).
@@ -72,9 +73,9 @@ impl Backfill {
     /// How a backfill is described at start: "event time from … at 500 ticks/s".
     pub fn describe(&self) -> String {
         format!(
-            "event time from {} at {} ticks/s",
+            "event time from {} at {}",
             rfc3339(event_millis(self.start)),
-            self.rate
+            rate(self.rate, "tick/s", "ticks/s")
         )
     }
 
@@ -102,8 +103,9 @@ impl Backfill {
         match count {
             Some(n) => match self.in_the_future(n.saturating_sub(1), now_ms) {
                 Some(why) => Err(format!(
-                    "the last of the --count {n} ticks {why}; choose an earlier --start, a higher \
-                     --event-rate or a lower --count"
+                    "the last of the --count {n} {} {why}; choose an earlier --start, a higher \
+                     --event-rate or a lower --count",
+                    numbers::noun(n, "tick", "ticks")
                 )),
                 None => Ok(()),
             },

@@ -13,6 +13,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
 use crate::kafka::Observer;
+use crate::numbers::thousands;
 use crate::record;
 
 /// The log target of every produce line, the original logger's name.
@@ -175,22 +176,9 @@ pub fn ranges(runs: &[(u64, u64)]) -> String {
     out
 }
 
-/// `5234` → `5,234`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{ranges, runs, thousands};
+    use super::{ranges, runs};
 
     #[test]
     fn ranges_join_runs_of_numbers() {
@@ -201,13 +189,5 @@ mod tests {
             runs(&[u64::MAX - 1, u64::MAX]),
             vec![(u64::MAX - 1, u64::MAX)]
         );
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(5234), "5,234");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::deliveries::{thousands, LOG};
+use super::deliveries::LOG;
+use crate::numbers::{count, thousands};
 use crate::record::{decode, event_millis, Limits, RecordError, ValidRecord};
 
 /// Where the lines come from.
@@ -141,8 +142,8 @@ impl Lines {
     /// "1,000 lines read, 3 bad": the summary's first words.
     pub fn describe_counts(&self) -> String {
         format!(
-            "{} lines read, {} bad",
-            thousands(self.read),
+            "{} read, {} bad",
+            count(self.read, "line", "lines"),
             thousands(self.bad.count)
         )
     }

@@ -22,11 +22,12 @@ use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::{self, CreateClient as _, Kafka, ProducerProfile};
 use crate::market::unix_now;
+use crate::numbers::{count, rate, thousands};
 use crate::record::event_millis;
 use crate::signals;
 use crate::terminal::Terminal;
 pub use args::{Args, Settings};
-use deliveries::{thousands, Deliveries, LOG};
+use deliveries::{Deliveries, LOG};
 use source::Source;
 
 /// The header that carries a record's number in its run, with `--sequence`.
@@ -84,18 +85,17 @@ pub fn run_on(
     let mut problems = Vec::new();
     if lost > 0 {
         problems.push(format!(
-            "{} of {} records to `{}` failed (their numbers are listed above)",
+            "{} of {} to `{}` failed (their numbers are listed above)",
             thousands(lost),
-            thousands(generated),
+            count(generated, "record", "records"),
             settings.topic
         ));
     }
     if let Some((name, bad)) = source.bad_lines().filter(|(_, bad)| bad.count > 0) {
         report::bad_lines(name, &bad.runs, bad.count);
         problems.push(format!(
-            "{} bad {} of {name} not sent (their numbers are listed above)",
-            thousands(bad.count),
-            if bad.count == 1 { "line" } else { "lines" }
+            "{} of {name} not sent (their numbers are listed above)",
+            count(bad.count, "bad line", "bad lines")
         ));
     }
     // An input that could not be read to its end fails the run, after the report of what
@@ -117,7 +117,7 @@ fn check_topic(kafka: &Kafka, settings: &Settings) -> anyhow::Result<()> {
         .find(|t| t.name() == settings.topic.as_str())
     {
         Some(t) if !t.partitions().is_empty() => {
-            tracing::debug!(target: LOG, "`{}` has {} partitions", settings.topic, t.partitions().len());
+            tracing::debug!(target: LOG, "`{}` has {}", settings.topic, count(t.partitions().len() as u64, "partition", "partitions"));
             Ok(())
         }
         _ => Err(Failure::TopicMissing {
@@ -241,7 +241,7 @@ fn finish(
     let deliveries = producer.context();
     let pending = generated.saturating_sub(deliveries.delivered() + deliveries.failed());
     if pending > 0 {
-        tracing::info!(target: LOG, "⏳ Waiting for the last records in flight: {}", thousands(pending));
+        tracing::info!(target: LOG, "⏳ Waiting for the last {} in flight", count(pending, "record", "records"));
     }
     if let Err(why) = flush(producer, settings, stop) {
         tracing::warn!(target: LOG, "{why}; giving up the records still in flight");
@@ -255,11 +255,11 @@ fn finish(
     let per_second = delivered as f64 / elapsed;
     tracing::info!(
         target: LOG,
-        "📋 Summary: {}, {} delivered, {} failed in {elapsed:.2}s ({} records/s)",
+        "📋 Summary: {}, {} delivered, {} failed in {elapsed:.2}s ({})",
         source.describe_counts(generated),
         thousands(delivered),
         thousands(failed + unaccounted),
-        thousands(per_second.round() as u64),
+        count(per_second.round() as u64, "record/s", "records/s"),
     );
     if failed + unaccounted > 0 {
         report::failures(
@@ -309,12 +309,6 @@ fn flush(
     Ok(())
 }
 
-/// A rate as typed: 1.5 stays 1.5 (not 2), 1000 stays 1000.
-fn rate_text(per_second: f64) -> String {
-    let text = format!("{per_second:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 fn describe_pace(settings: &Settings) -> String {
     let pace = match settings.pace {
         Pace::Max => "as fast as the broker takes them".to_string(),
@@ -323,11 +317,11 @@ fn describe_pace(settings: &Settings) -> String {
             let shown = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             format!("one every {}", humantime::format_duration(shown))
         }
-        Pace::Every(d) => format!("{} records/s", rate_text(1.0 / d.as_secs_f64())),
+        Pace::Every(d) => rate(1.0 / d.as_secs_f64(), "record/s", "records/s"),
     };
     let mut stop = Vec::new();
     if let Some(c) = settings.count {
-        stop.push(format!("{} records", thousands(c)));
+        stop.push(count(c, "record", "records"));
     }
     if let Some(d) = settings.duration {
         stop.push(humantime::format_duration(d).to_string());
@@ -336,20 +330,5 @@ fn describe_pace(settings: &Settings) -> String {
         format!("{pace}; Ctrl+C to stop")
     } else {
         format!("{pace}; stops after {}", stop.join(" or "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rate_text;
-    use std::time::Duration;
-
-    #[test]
-    fn a_fractional_rate_is_shown_as_typed() {
-        // --rate 1.5 becomes one record every 666.666666ms.
-        let every = Duration::from_secs_f64(1.0 / 1.5);
-        assert_eq!(rate_text(1.0 / every.as_secs_f64()), "1.5");
-        assert_eq!(rate_text(1000.0), "1000");
-        assert_eq!(rate_text(0.25), "0.25");
     }
 }

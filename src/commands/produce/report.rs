@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::deliveries::{ranges, runs, thousands, Deliveries, LOG};
+use super::deliveries::{ranges, runs, Deliveries, LOG};
 use super::SEQUENCE_HEADER;
+use crate::numbers::{count, thousands};
 
 /// At most this many runs of numbers on a log line; the full lists go to a file.
 const RUNS_ON_A_LINE: usize = 100;
@@ -55,8 +56,8 @@ pub fn failures(deliveries: &Deliveries, topic: &str, sequence: bool, unaccounte
     if unaccounted > 0 {
         tracing::error!(
             target: LOG,
-            "❓ {} records got no delivery report at all: they may or may not be in the topic",
-            thousands(unaccounted)
+            "❓ {} no delivery report at all: they may or may not be in the topic",
+            count(unaccounted, "record got", "records got")
         );
     }
 }

@@ -4,9 +4,10 @@
 use anyhow::anyhow;
 
 use super::backfill::Backfill;
-use super::deliveries::{thousands, LOG};
+use super::deliveries::LOG;
 use super::input::{BadLines, Input, Lines};
 use crate::market::Market;
+use crate::numbers::{count, thousands};
 use crate::record::{event_millis, Symbol};
 
 /// Where the records come from, as the settings say.
@@ -63,8 +64,8 @@ impl Source {
                         if b.in_the_future(*made, event_millis(now)).is_some() {
                             tracing::info!(
                                 target: LOG,
-                                "⏹️ The backfill reached the present after {} ticks: stopping (a backfill loads history)",
-                                thousands(*made)
+                                "⏹️ The backfill reached the present after {}: stopping (a backfill loads history)",
+                                count(*made, "tick", "ticks")
                             );
                             return Ok(None);
                         }

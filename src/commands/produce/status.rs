@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::deliveries::{thousands, Deliveries, LOG};
+use super::deliveries::{Deliveries, LOG};
 use crate::logging;
+use crate::numbers::{count, thousands};
 
 const BAR_EVERY: Duration = Duration::from_millis(100);
 const LINE_EVERY: Duration = Duration::from_secs(5);
@@ -27,9 +28,11 @@ impl Status {
         let bar = (enabled && live).then(|| {
             let bar = match count {
                 Some(n) => ProgressBar::new(n).with_style(
-                    ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{spinner} [{bar:30}] {human_pos}/{human_len} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 ),
                 None => ProgressBar::new_spinner(),
             };
@@ -61,8 +64,8 @@ impl Status {
         let rate = ((delivered - self.last_delivered) as f64 / elapsed.as_secs_f64()) as u64;
         let in_flight = generated.saturating_sub(delivered + failed);
         let text = format!(
-            "{} records/s | delivered {} | in flight {} | failed {}",
-            thousands(rate),
+            "{} | delivered {} | in flight {} | failed {}",
+            count(rate, "record/s", "records/s"),
             thousands(delivered),
             thousands(in_flight),
             thousands(failed)

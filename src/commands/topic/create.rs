@@ -9,6 +9,7 @@ use crate::admin::Admin;
 use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::numbers::count;
 use crate::topic_name::TopicName;
 
 /// The log target of the topic commands.
@@ -83,11 +84,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     } else if created {
         tracing::info!(
             target: LOG,
-            "✅ Created topic `{name}` with {partitions} partitions (replication factor {})",
+            "✅ Created topic `{name}` with {} (replication factor {})",
+            count(partitions as u64, "partition", "partitions"),
             args.replication_factor
         );
     } else {
-        tracing::info!(target: LOG, "👍 Topic `{name}` already exists ({partitions} partitions); nothing to do");
+        tracing::info!(target: LOG, "👍 Topic `{name}` already exists ({}); nothing to do", count(partitions as u64, "partition", "partitions"));
     }
     Ok(())
 }

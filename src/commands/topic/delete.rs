@@ -12,6 +12,7 @@ use crate::admin::Admin;
 use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::numbers::count;
 use crate::topic_name::TopicName;
 
 const EXAMPLES: &str = "\
@@ -86,7 +87,8 @@ fn confirm(name: &str, partitions: usize) -> anyhow::Result<bool> {
         let mut err = std::io::stderr().lock();
         write!(
             err,
-            "Delete topic `{name}` ({partitions} partitions) and all its records? [y/N] "
+            "Delete topic `{name}` ({}) and all its records? [y/N] ",
+            count(partitions as u64, "partition", "partitions")
         )?;
         err.flush()?;
         let mut answer = String::new();

@@ -11,6 +11,7 @@ use crate::admin::{Admin, Offsets};
 use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::numbers::{count, thousands};
 use crate::table::{share, share_percent, Table};
 use crate::topic_name::TopicName;
 
@@ -91,11 +92,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         }
     };
     let mut text = format!(
-        "{}  {} partitions, replication factor {}, {} messages\n",
+        "{}  {}, replication factor {}, {}\n",
         bold(format!("Topic {}", topic.name)),
-        topic.partitions.len(),
+        count(topic.partitions.len() as u64, "partition", "partitions"),
         topic.replication_factor(),
-        total
+        count(u64::try_from(total).unwrap_or(0), "message", "messages")
     );
     let mut table = Table::new(vec![
         "PARTITION",
@@ -116,7 +117,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             join(&p.isr),
             o.earliest.to_string(),
             o.latest.to_string(),
-            o.messages().to_string(),
+            thousands(u64::try_from(o.messages()).unwrap_or(0)),
             share(o.messages(), total),
         ]);
     }

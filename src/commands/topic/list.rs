@@ -7,6 +7,7 @@ use super::Common;
 use crate::admin::Admin;
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::numbers::thousands;
 use crate::table::Table;
 
 const EXAMPLES: &str = "\
@@ -63,7 +64,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             t.name.clone(),
             t.partitions.len().to_string(),
             t.replication_factor().to_string(),
-            messages(&t.name, &t.partitions).to_string(),
+            thousands(u64::try_from(messages(&t.name, &t.partitions)).unwrap_or(0)),
         ]);
     }
     Ok(crate::stdout::write(

@@ -184,7 +184,8 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A count from produce's summary line, e.g. `delivered` in "…, 12,345 delivered, …".
+/// A count from the summary line of produce or aggregate, e.g. `delivered` in "…, 12,345
+/// delivered, …" or `records read` in "Summary: 1,024 records read, …".
 #[track_caller]
 pub fn summary_count(stderr: &str, what: &str) -> u64 {
     let line = stderr
