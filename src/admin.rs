@@ -65,12 +65,14 @@ pub struct Admin {
     offsets: BaseConsumer<Observer>,
     runtime: tokio::runtime::Runtime,
     timeout: Duration,
+    /// How many brokers the cluster had when we connected.
+    broker_count: usize,
 }
 
 impl Admin {
     /// Connects, or fails within `timeout` naming the brokers and the cause.
     pub fn connect(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Self> {
-        kafka::reach(kafka, timeout)?;
+        let metadata = kafka::reach(kafka, timeout)?;
         let client = kafka
             .admin_config()
             .create_client(Observer::default())
@@ -89,11 +91,17 @@ impl Admin {
             offsets,
             runtime,
             timeout,
+            broker_count: metadata.brokers().len(),
         })
     }
 
     pub fn brokers(&self) -> &str {
         self.kafka.brokers()
+    }
+
+    /// How many brokers the cluster has (the ones alive when we connected).
+    pub fn broker_count(&self) -> usize {
+        self.broker_count
     }
 
     fn options(&self) -> AdminOptions {
@@ -237,6 +245,14 @@ impl Admin {
             entries.extend(resource.entries);
         }
         Ok(entries)
+    }
+
+    /// The topic's `min.insync.replicas`, whatever its source (`None`: not described).
+    pub fn min_insync_replicas(&self, topic: &str) -> anyhow::Result<Option<usize>> {
+        Ok(self
+            .configs_of(topic)?
+            .get("min.insync.replicas")
+            .and_then(|v| v.parse().ok()))
     }
 
     /// The topic's settings that differ from the broker's defaults; secrets redacted.

@@ -4,6 +4,7 @@
 use nu_ansi_term::Style;
 use serde_json::json;
 
+use super::health::Health;
 use super::Common;
 use crate::admin::{Admin, Offsets};
 use crate::cli::GlobalArgs;
@@ -36,6 +37,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let offsets = admin.offsets(&[&topic])?;
     let configs = admin.custom_configs(name)?;
+    let health = Health::of(&topic.partitions, admin.min_insync_replicas(name)?);
     let of = |p: i32| {
         offsets
             .get(&(topic.name.clone(), p))
@@ -67,6 +69,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         return crate::stdout::json(&json!({
             "name": topic.name,
             "replication_factor": topic.replication_factor(),
+            "replication": health.json(),
             "messages": total,
             "partitions": partitions,
             "configs": configs,
@@ -110,6 +113,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<()> {
         ]);
     }
     text.push_str(&table.render(color));
+    text.push_str(&health.footer());
     if configs.is_empty() {
         text.push_str("Configs: broker defaults\n");
     } else {
