@@ -2,11 +2,13 @@
 //! time, and set up or read back topics on the real broker with a plain rdkafka client.
 
 pub mod broker;
+pub mod cluster;
 pub mod kafka;
 pub mod model;
 
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use broker::broker;
@@ -59,76 +61,97 @@ pub fn run_for(mut cmd: Command, limit: Duration) -> Run {
 }
 
 #[track_caller]
-pub fn wait_for(mut child: Child, limit: Duration) -> Run {
-    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for stockstream") {
-            break status;
+pub fn wait_for(child: Child, limit: Duration) -> Run {
+    Drained::new(child).wait(limit)
+}
+
+/// A child whose output is read on threads from the start, so that a chatty child never
+/// blocks on a full pipe, however long it runs.
+struct Drained {
+    child: Child,
+    out: JoinHandle<String>,
+    err: JoinHandle<String>,
+}
+
+impl Drained {
+    fn new(mut child: Child) -> Self {
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut err = child.stderr.take().expect("piped stderr");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Drained { child, out, err }
+    }
+
+    /// Waits for the exit, killing the child (and failing) after `limit`.
+    #[track_caller]
+    fn wait(mut self, limit: Duration) -> Run {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for stockstream") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "stockstream did not finish within {limit:?}\n--- stderr\n{}",
+                    self.err.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Run {
+            code: status.code(),
+            stdout: self.out.join().unwrap_or_default(),
+            stderr: self.err.join().unwrap_or_default(),
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "stockstream did not finish within {limit:?}\n--- stderr\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
     }
 }
 
 /// A running `stockstream` that is killed if the test ends without stopping it (a failed
 /// assertion), so no process outlives the tests.
-pub struct Running(Option<Child>);
+pub struct Running(Option<Drained>);
 
 impl Running {
     pub fn spawn(mut cmd: Command) -> Self {
-        Running(Some(cmd.spawn().expect("starting stockstream")))
+        Running(Some(Drained::new(
+            cmd.spawn().expect("starting stockstream"),
+        )))
     }
 
     pub fn pid(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
+        self.0.as_ref().map_or(0, |d| d.child.id())
     }
 
     /// Waits for the exit, at most `limit`.
     #[track_caller]
     pub fn wait(mut self, limit: Duration) -> Run {
-        wait_for(self.0.take().expect("still running"), limit)
+        self.0.take().expect("still running").wait(limit)
     }
 
     /// Sends `signal` and waits for the exit, at most `limit`.
     #[track_caller]
     pub fn signal_and_wait(mut self, signal: i32, limit: Duration) -> Run {
-        let child = self.0.take().expect("still running");
+        let running = self.0.take().expect("still running");
         // SAFETY: signalling our own child process.
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), signal) };
-        wait_for(child, limit)
+        unsafe { libc::kill(i32::try_from(running.child.id()).unwrap(), signal) };
+        running.wait(limit)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut running) = self.0.take() {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
         }
     }
 }
