@@ -163,7 +163,8 @@ impl Admin {
         Ok(self.topics()?.into_iter().find(|t| t.name == name))
     }
 
-    /// Earliest and latest offsets of every partition of `topics`, in two batched requests.
+    /// Earliest and latest offsets of every partition of `topics` that has a leader, in two
+    /// batched requests.
     pub fn offsets(
         &self,
         topics: &[&TopicInfo],
@@ -193,7 +194,9 @@ impl Admin {
     ) -> anyhow::Result<HashMap<(String, i32), i64>> {
         let mut tpl = TopicPartitionList::new();
         for t in topics {
-            for p in &t.partitions {
+            // A partition without a leader (its brokers are down) has no one to answer; its
+            // offsets stay unknown rather than failing the whole request.
+            for p in t.partitions.iter().filter(|p| p.leader >= 0) {
                 // ListOffsets by "timestamp": -2 is the earliest offset, -1 the latest.
                 tpl.add_partition_offset(&t.name, p.id, which)?;
             }

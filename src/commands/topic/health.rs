@@ -62,7 +62,7 @@ impl Health {
         let mut text = String::new();
         if !self.offline.is_empty() {
             text.push_str(&format!(
-                "OFFLINE: {} (no leader: no reads or writes until a replica's broker is back)\n",
+                "OFFLINE: {} (no leader: no reads or writes until a replica's broker is back; offsets unknown, shown as 0)\n",
                 list(&self.offline)
             ));
         }
