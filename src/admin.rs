@@ -12,7 +12,7 @@ use rdkafka::admin::{
     TopicReplication,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -204,10 +204,24 @@ impl Admin {
         if tpl.count() == 0 {
             return Ok(HashMap::new());
         }
-        let answer = self
-            .offsets
-            .offsets_for_times(tpl, self.timeout)
-            .with_context(|| format!("listing offsets on {}", self.brokers()))?;
+        let answer = match self.offsets.offsets_for_times(tpl, self.timeout) {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Each partition's leader is asked: one that just died answers nothing until
+                // the controllers notice (Kafka's broker.session.timeout.ms, 9 s by default)
+                // and give its partitions to other brokers.
+                let hint = if e == KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) {
+                    format!(
+                        " (a partition's leader did not answer within {}: if a broker just went down, its partitions move to the others within about 10 s; try again, or raise --timeout)",
+                        humantime::format_duration(self.timeout)
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(anyhow::Error::new(e)
+                    .context(format!("listing offsets on {}{hint}", self.brokers())));
+            }
+        };
         let mut out = HashMap::new();
         for e in answer.elements() {
             if let Err(err) = e.error() {

@@ -53,10 +53,10 @@ impl Health {
     /// The lines under the table: one line when every replica is in sync, else one per kind
     /// of trouble, naming the partitions and what it means.
     pub fn footer(&self) -> String {
-        let min_isr = self
-            .min_isr
-            .map_or(String::new(), |m| format!(" (min.insync.replicas {m})"));
         if self.offline.is_empty() && self.under_replicated.is_empty() {
+            let min_isr = self
+                .min_isr
+                .map_or(String::new(), |m| format!(" (min.insync.replicas {m})"));
             return format!("Replicas: all in sync{min_isr}\n");
         }
         let mut text = String::new();
@@ -75,8 +75,10 @@ impl Health {
         }
         if !self.under_replicated.is_empty() {
             text.push_str(&format!(
-                "UNDER-REPLICATED: {} (fewer replicas in sync than assigned){min_isr}\n",
-                list(&self.under_replicated)
+                "UNDER-REPLICATED: {} (fewer replicas in sync than assigned{})\n",
+                list(&self.under_replicated),
+                self.min_isr
+                    .map_or(String::new(), |m| format!("; min.insync.replicas {m}"))
             ));
         }
         text
