@@ -394,13 +394,13 @@ fn topic_commands_during_a_broker_outage_answer_or_fail_clearly_within_their_tim
             match run.code {
                 Some(0) => {}
                 Some(1 | 3) => assert!(
-                    run.stderr.contains(&b) || run.stderr.contains("127.0.0.1"),
+                    run.stderr.contains(&b),
                     "a failure names the brokers: {}",
                     run.stderr
                 ),
                 other => panic!("{args:?}: exit {other:?}: {}", run.stderr),
             }
-            if run.code == Some(0) && args[2] == single.as_str() {
+            if run.code == Some(0) && args.contains(&single.as_str()) {
                 let d = json(&run);
                 seen_offline = d["replication"]["offline_partitions"]
                     .as_array()
