@@ -273,8 +273,9 @@ fn live_feed(bootstrap: &str, topic: &str, stop: &Arc<AtomicBool>) -> JoinHandle
 /// Exactly-once aggregate (2 s windows, idle timeout 5 s) on a live feed into a new topic of
 /// three partitions, while `faults` strike; then the read_committed output must equal the
 /// independent model exactly (each bar once) and the dead letters each bad or late record
-/// once. The job must stop cleanly on SIGINT afterwards.
-fn aggregate_through(name: &str, faults_: impl FnOnce(&Cluster, &str, &str, &str)) {
+/// once. The job must stop cleanly on SIGINT afterwards. `strike` gets the cluster, the input
+/// topic, the group and the job's transactional id.
+fn aggregate_through(name: &str, strike: impl FnOnce(&Cluster, &str, &str, &str)) {
     let cluster = faults();
     let b = cluster.bootstrap.clone();
     let topic = unique(name);
@@ -286,13 +287,19 @@ fn aggregate_through(name: &str, faults_: impl FnOnce(&Cluster, &str, &str, &str
     let job = aggregate_idle(&b, &topic, &group, instance, "5s");
     std::thread::sleep(Duration::from_secs(8));
     let transactional_id = format!("stockstream-aggregate.{group}.{instance}");
-    faults_(&cluster, &topic, &group, &transactional_id);
+    strike(&cluster, &topic, &group, &transactional_id);
     // A few more seconds of feed after the last fault, then the last windows close.
     std::thread::sleep(Duration::from_secs(5));
     stop.store(true, Ordering::SeqCst);
     for job in check_or_explain(&b, &topic, feed, vec![job]) {
-        job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
-            .assert_code(0);
+        let run = job.signal_and_wait(libc::SIGINT, Duration::from_secs(60));
+        run.assert_code(0);
+        // The coordinator the test looked for was this job's.
+        assert!(
+            run.stderr
+                .contains(&format!("transactional.id={transactional_id}")),
+            "the job used another transactional id than {transactional_id}"
+        );
     }
     // The topics aggregate made are replicated as its input is.
     for made in [format!("{topic}.bars"), format!("{topic}.dlq")] {
