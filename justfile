@@ -66,6 +66,21 @@ status:
 logs *ARGS:
     @scripts/kafka-stack logs "$@"
 
+# Start a three-node cluster without containers on 127.0.0.1:19092-19094 (3 replicas, min ISR 2)
+[group('kafka')]
+up-cluster *ARGS:
+    scripts/kafka-cluster start "$@"
+
+# Stop the three-node cluster; data is kept
+[group('kafka')]
+down-cluster *ARGS:
+    scripts/kafka-cluster stop "$@"
+
+# The cluster's other commands: `just cluster status`, `just cluster kill-node 2`, … (`just cluster --help`)
+[group('kafka')]
+cluster *ARGS:
+    scripts/kafka-cluster "$@"
+
 # Stream stock ticks into stock_prices, e.g. `just produce --rate 100`
 [group('stream')]
 produce *ARGS:

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigEntry, ConfigSource, ResourceSpecifier};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -67,12 +67,14 @@ pub struct Admin {
     offsets: Arc<BaseConsumer<Observer>>,
     runtime: tokio::runtime::Runtime,
     timeout: Duration,
+    /// How many brokers the cluster had when we connected.
+    broker_count: usize,
 }
 
 impl Admin {
     /// Connects, or fails within `timeout` naming the brokers and the cause.
     pub fn connect(kafka: &Kafka, timeout: Duration) -> anyhow::Result<Self> {
-        kafka::reach(kafka, timeout)?;
+        let metadata = kafka::reach(kafka, timeout)?;
         let client = kafka
             .admin_config()
             .create_client(Observer::default())
@@ -91,11 +93,17 @@ impl Admin {
             offsets: Arc::new(offsets),
             runtime,
             timeout,
+            broker_count: metadata.brokers().len(),
         })
     }
 
     pub fn brokers(&self) -> &str {
         self.kafka.brokers()
+    }
+
+    /// How many brokers the cluster has (the ones alive when we connected).
+    pub fn broker_count(&self) -> usize {
+        self.broker_count
     }
 
     fn options(&self) -> AdminOptions {
@@ -190,7 +198,8 @@ impl Admin {
         Ok(self.topics()?.into_iter().find(|t| t.name == name))
     }
 
-    /// Earliest and latest offsets of every partition of `topics`, in two batched requests.
+    /// Earliest and latest offsets of every partition of `topics` that has a leader, in two
+    /// batched requests.
     pub fn offsets(
         &self,
         topics: &[&TopicInfo],
@@ -220,7 +229,9 @@ impl Admin {
     ) -> anyhow::Result<HashMap<(String, i32), i64>> {
         let mut tpl = TopicPartitionList::new();
         for t in topics {
-            for p in &t.partitions {
+            // A partition without a leader (its brokers are down) has no one to answer; its
+            // offsets stay unknown rather than failing the whole request.
+            for p in t.partitions.iter().filter(|p| p.leader >= 0) {
                 // ListOffsets by "timestamp": -2 is the earliest offset, -1 the latest.
                 tpl.add_partition_offset(&t.name, p.id, which)?;
             }
@@ -228,11 +239,25 @@ impl Admin {
         if tpl.count() == 0 {
             return Ok(HashMap::new());
         }
+        let timeout = self.timeout;
         let answer = self
             .ask("listing offsets", move |c, timeout| {
                 c.offsets_for_times(tpl, timeout)
             })?
-            .with_context(|| format!("listing offsets on {}", self.brokers()))?;
+            .map_err(|e| {
+                // Each partition's leader is asked: one that just died answers nothing until
+                // the controllers notice (Kafka's broker.session.timeout.ms, 9 s by default)
+                // and give its partitions to other brokers.
+                let hint = if e == KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) {
+                    format!(
+                        " (a partition's leader did not answer within {}: if a broker just went down, its partitions move to the others within about 10 s; try again, or raise --timeout)",
+                        humantime::format_duration(timeout)
+                    )
+                } else {
+                    String::new()
+                };
+                anyhow::Error::new(e).context(format!("listing offsets on {}{hint}", self.brokers()))
+            })?;
         let mut out = HashMap::new();
         for e in answer.elements() {
             if let Err(err) = e.error() {
@@ -273,6 +298,14 @@ impl Admin {
             entries.extend(resource.entries);
         }
         Ok(entries)
+    }
+
+    /// The topic's `min.insync.replicas`, whatever its source (`None`: not described).
+    pub fn min_insync_replicas(&self, topic: &str) -> anyhow::Result<Option<usize>> {
+        Ok(self
+            .configs_of(topic)?
+            .get("min.insync.replicas")
+            .and_then(|v| v.parse().ok()))
     }
 
     /// The topic's settings that differ from the broker's defaults; secrets redacted.

@@ -10,7 +10,7 @@ use crate::support::broker::Dedicated;
 use crate::support::kafka::{create_topic_on, end_offsets_on, read_all_on, Read};
 use crate::support::{run_for, stockstream, summary_count, Run, Running};
 
-const RECORDS: u64 = 1_000_000;
+pub(crate) const RECORDS: u64 = 1_000_000;
 
 /// `produce --rate max --count RECORDS --sequence` on `bootstrap`.
 fn produce(bootstrap: &str, topic: &str, extra: &[&str]) -> Running {
@@ -25,7 +25,7 @@ fn produce(bootstrap: &str, topic: &str, extra: &[&str]) -> Running {
 
 /// Waits until `topic` holds at least `records`, and checks that the producer is not done
 /// yet (the fault must hit it mid-run).
-fn wait_until_landed(bootstrap: &str, topic: &str, records: i64) {
+pub(crate) fn wait_until_landed(bootstrap: &str, topic: &str, records: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let landed = end_offsets_on(bootstrap, topic);
@@ -56,12 +56,12 @@ fn number(r: &Read) -> u64 {
 
 /// The numbers in the topic, checked to be unique and rising with the offset in every
 /// partition (what the producer sent first to a partition comes first in it).
-fn numbers_in(records: &[Read]) -> BTreeSet<u64> {
+fn numbers_in(records: &[Read], count: u64) -> BTreeSet<u64> {
     let mut by_partition: HashMap<i32, Vec<(i64, u64)>> = HashMap::new();
     let mut all = BTreeSet::new();
     for r in records {
         let n = number(r);
-        assert!((1..=RECORDS).contains(&n), "record number {n} out of range");
+        assert!((1..=count).contains(&n), "record number {n} out of range");
         assert!(all.insert(n), "record #{n} is in the topic twice");
         by_partition
             .entry(r.partition)
@@ -126,11 +126,16 @@ fn tail(stderr: &str) -> String {
 /// The producer rode the fault out: exit 0, the summary counts every record as delivered,
 /// and the topic holds each of them exactly once, in order per partition.
 fn assert_all_delivered_once(run: &Run, bootstrap: &str, topic: &str) {
+    assert_delivered_once(run, bootstrap, topic, RECORDS);
+}
+
+/// `assert_all_delivered_once` for a run that numbered `records` records.
+pub(crate) fn assert_delivered_once(run: &Run, bootstrap: &str, topic: &str, records: u64) {
     run.assert_code(0);
-    assert_eq!(summary_count(&run.stderr, "delivered"), RECORDS);
+    assert_eq!(summary_count(&run.stderr, "delivered"), records);
     assert_eq!(summary_count(&run.stderr, "failed"), 0);
-    let numbers = numbers_in(&read_all_on(bootstrap, topic));
-    assert_eq!(numbers.len() as u64, RECORDS, "records in the topic");
+    let numbers = numbers_in(&read_all_on(bootstrap, topic), records);
+    assert_eq!(numbers.len() as u64, records, "records in the topic");
 }
 
 /// A broker of the test's own, with `produce … EXTRA` running against `topic` on it and
@@ -147,7 +152,7 @@ fn produce_mid_run(topic: &str, extra: &[&str]) -> (Dedicated, String, Running) 
 /// `stockstream -b BOOTSTRAP ARGS --timeout 3s` against a broker that is down: exit 3,
 /// naming the broker, within `bound`.
 #[track_caller]
-fn assert_reported_down(bootstrap: &str, args: &[&str], bound: Duration) {
+pub(crate) fn assert_reported_down(bootstrap: &str, args: &[&str], bound: Duration) {
     let started = Instant::now();
     let mut cmd = stockstream();
     cmd.args(["-b", bootstrap])
@@ -234,7 +239,7 @@ fn a_broker_gone_past_the_delivery_timeout_is_reported_record_by_record() {
         "every failed record is named"
     );
 
-    let in_topic = numbers_in(&read_all_on(&bootstrap, topic));
+    let in_topic = numbers_in(&read_all_on(&bootstrap, topic), RECORDS);
     assert!(
         in_topic.is_disjoint(&not_delivered),
         "a record reported as not delivered is in the topic"

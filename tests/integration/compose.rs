@@ -178,6 +178,32 @@ fn kafka_ui_reaches_kafka_through_an_internal_listener() {
     assert_eq!(var(&env, "KAFKA_INTER_BROKER_LISTENER_NAME"), internal.0);
 }
 
+/// Checks that a service sets every setting `launcher` writes into server.properties that
+/// does not depend on its ports, folders or node.
+#[track_caller]
+fn assert_launcher_settings(env: &BTreeMap<String, String>, launcher: &str) {
+    let script = read(launcher);
+    let start = script
+        .find("server.properties\" <<EOF\n")
+        .unwrap_or_else(|| panic!("{launcher} writes no server.properties"));
+    let config = &script[start..];
+    let config = &config[config.find('\n').unwrap() + 1..config.find("\nEOF").unwrap()];
+    let fixed: Vec<(&str, &str)> = config
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, v)| !v.contains('$') && !k.contains("listener"))
+        .collect();
+    assert!(fixed.len() >= 10, "{fixed:?}");
+    for (property, value) in fixed {
+        let name = env_name(property);
+        assert_eq!(
+            env.get(&name).map(String::as_str),
+            Some(value),
+            "{name} ({launcher}'s {property}={value})"
+        );
+    }
+}
+
 #[test]
 fn kafka_is_one_kraft_node_with_the_launchers_settings() {
     let compose = compose();
@@ -208,26 +234,7 @@ fn kafka_is_one_kraft_node_with_the_launchers_settings() {
 
     // Every setting the launcher writes that does not depend on its ports or folders: one
     // replica for internal topics, no auto-creation, no rebalance delay, …
-    let launcher = read("scripts/kafka-local");
-    let start = launcher
-        .find("server.properties\" <<EOF\n")
-        .expect("the launcher's server.properties");
-    let config = &launcher[start..];
-    let config = &config[config.find('\n').unwrap() + 1..config.find("\nEOF").unwrap()];
-    let fixed: Vec<(&str, &str)> = config
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, v)| !v.contains('$') && !k.contains("listener"))
-        .collect();
-    assert!(fixed.len() >= 10, "{fixed:?}");
-    for (property, value) in fixed {
-        let name = env_name(property);
-        assert_eq!(
-            env.get(&name).map(String::as_str),
-            Some(value),
-            "{name} (the launcher's {property}={value})"
-        );
-    }
+    assert_launcher_settings(&env, "scripts/kafka-local");
     for required in [
         "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
         "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
@@ -267,5 +274,113 @@ fn kafka_keeps_its_data_in_a_named_volume() {
     assert!(
         compose["volumes"].get(volume).is_some(),
         "{volume} is no named volume"
+    );
+}
+
+/// The nodes of the `cluster` profile, by node id.
+const CLUSTER: [(&str, &str); 3] = [("1", "kafka-1"), ("2", "kafka-2"), ("3", "kafka-3")];
+
+#[test]
+fn the_cluster_profile_is_three_kraft_nodes_with_the_cluster_launchers_settings() {
+    let compose = compose();
+    let version = launcher_kafka_version();
+    let single = environment(service(&compose, "kafka"));
+    let mut cluster_ids = Vec::new();
+    for (id, name) in CLUSTER {
+        let node = service(&compose, name);
+        // Only with `--profile cluster`: `just up` keeps starting the single node alone.
+        assert_eq!(strings(&node["profiles"]), ["cluster"], "{name}");
+        assert_eq!(
+            node["image"].as_str(),
+            Some(&*format!("apache/kafka:{version}")),
+            "{name}"
+        );
+        let env = environment(node);
+        assert_eq!(var(&env, "KAFKA_NODE_ID"), id, "{name}");
+        assert_eq!(var(&env, "KAFKA_PROCESS_ROLES"), "broker,controller");
+        cluster_ids.push(var(&env, "CLUSTER_ID").to_string());
+        assert_launcher_settings(&env, "scripts/kafka-cluster");
+        for (setting, value) in [
+            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "3"),
+            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
+            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "2"),
+        ] {
+            assert_eq!(var(&env, setting), value, "{name}: {setting}");
+        }
+
+        // Every voter is a node of the profile, found by its host name on its CONTROLLER
+        // listener, with the voter's id as its node id.
+        let controller = var(&env, "KAFKA_CONTROLLER_LISTENER_NAMES");
+        let voters = var(&env, "KAFKA_CONTROLLER_QUORUM_VOTERS");
+        let voters: Vec<(&str, &str)> = voters
+            .split(',')
+            .map(|v| v.split_once('@').expect("id@host:port"))
+            .collect();
+        assert_eq!(voters.len(), 3, "{name}: three voters");
+        for (voter, address) in voters {
+            let (host, port) = address.rsplit_once(':').expect("host:port");
+            let (_, other) = CLUSTER
+                .iter()
+                .find(|(i, _)| *i == voter)
+                .unwrap_or_else(|| panic!("voter {voter} is no node of the profile"));
+            let other = service(&compose, other);
+            assert_eq!(other["hostname"].as_str(), Some(host), "voter {voter}");
+            let bound = listeners(var(&environment(other), "KAFKA_LISTENERS"));
+            assert!(
+                bound.iter().any(|(l, _, p)| l == controller && p == port),
+                "voter {voter} at {address} is no {controller} listener: {bound:?}"
+            );
+        }
+
+        // Clients on the host reach it on a published port; the other nodes on an internal
+        // listener under its host name.
+        let advertised = listeners(var(&env, "KAFKA_ADVERTISED_LISTENERS"));
+        let bound = listeners(var(&env, "KAFKA_LISTENERS"));
+        let published = strings(&node["ports"]);
+        let host = advertised
+            .iter()
+            .find(|(_, h, p)| h == "localhost" && published.contains(&format!("{p}:{p}")))
+            .unwrap_or_else(|| panic!("{name}: no listener advertised on a published port"));
+        assert!(
+            bound.iter().any(|(l, _, p)| *l == host.0 && *p == host.2),
+            "{name}: {} is not bound: {bound:?}",
+            host.0
+        );
+        let inter = var(&env, "KAFKA_INTER_BROKER_LISTENER_NAME");
+        assert!(
+            advertised
+                .iter()
+                .any(|(l, h, _)| l == inter && node["hostname"].as_str() == Some(h.as_str())),
+            "{name}: the inter-broker listener {inter} is not advertised under its host name"
+        );
+        let check = strings(&node["healthcheck"]["test"]).join(" ");
+        assert!(check.contains(&format!("localhost:{}", host.2)), "{check}");
+
+        // Its own data, in a named volume of its own.
+        let dir = var(&env, "KAFKA_LOG_DIRS");
+        let volume = strings(&node["volumes"])
+            .iter()
+            .find_map(|m| m.strip_suffix(&format!(":{dir}")).map(str::to_string))
+            .unwrap_or_else(|| panic!("{name}: nothing is mounted on {dir}"));
+        assert!(compose["volumes"].get(&volume).is_some(), "{volume}");
+        assert_eq!(volume, format!("{name}-data"));
+    }
+    cluster_ids.dedup();
+    assert_eq!(cluster_ids.len(), 1, "one cluster id for the three nodes");
+    assert_ne!(
+        Some(cluster_ids[0].as_str()),
+        single.get("CLUSTER_ID").map(String::as_str),
+        "the cluster is not the single node's"
+    );
+
+    // __consumer_offsets gets min.insync.replicas=2 from a one-shot service, as the
+    // launcher's readiness check gives it.
+    let init = service(&compose, "kafka-cluster-init");
+    assert_eq!(strings(&init["profiles"]), ["cluster"]);
+    let command = strings(&init["command"]).join(" ");
+    assert!(
+        command.contains("--entity-name __consumer_offsets")
+            && command.contains("min.insync.replicas=2"),
+        "{command}"
     );
 }

@@ -12,7 +12,7 @@ use crate::support::model::{assert_bars_match, assert_dead_letters, expected, lo
 use crate::support::{broker, stockstream, unique, Run, Running};
 
 /// Window and lateness of every run here (2s windows, 1s lateness).
-const RULES: [&str; 4] = ["--window", "2s", "--watermark", "1s"];
+pub(crate) const RULES: [&str; 4] = ["--window", "2s", "--watermark", "1s"];
 
 /// The idle timeout of every run here, but those with a broker outage.
 const IDLE: &str = "2s";
@@ -52,7 +52,8 @@ fn feed_with(bootstrap: &str, topic: &str, seconds: u64, flags: &[&str]) -> Join
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
     let injector = {
         let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-        std::thread::spawn(move || inject(&bootstrap, &topic, seconds))
+        let mut each = 0..seconds;
+        std::thread::spawn(move || inject(&bootstrap, &topic, move || each.next().is_some()))
     };
     std::thread::spawn(move || {
         let mut cmd = stockstream();
@@ -72,10 +73,10 @@ fn feed_with(bootstrap: &str, topic: &str, seconds: u64, flags: &[&str]) -> Join
     })
 }
 
-/// Every second for `seconds`, one record that is not JSON and one far behind the
+/// Every second while `more()` says so, one record that is not JSON and one far behind the
 /// watermark, into each partition in turn. One producer for the whole feed, which waits
 /// out a broker outage (it keeps the records until the broker is back), as `produce` does.
-fn inject(bootstrap: &str, topic: &str, seconds: u64) {
+pub(crate) fn inject(bootstrap: &str, topic: &str, mut more: impl FnMut() -> bool) {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
     let producer: BaseProducer = rdkafka::config::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -84,7 +85,8 @@ fn inject(bootstrap: &str, topic: &str, seconds: u64) {
         .set("reconnect.backoff.max.ms", "1000")
         .create()
         .expect("the injector's producer");
-    for i in 0..seconds {
+    let mut i = 0u64;
+    while more() {
         std::thread::sleep(Duration::from_secs(1));
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -106,6 +108,7 @@ fn inject(bootstrap: &str, topic: &str, seconds: u64) {
                 .expect("queueing an injected record");
         }
         producer.poll(Duration::ZERO);
+        i += 1;
     }
     producer
         .flush(Duration::from_secs(180))
@@ -116,7 +119,7 @@ fn aggregate(bootstrap: &str, topic: &str, group: &str, instance: &str) -> Runni
     aggregate_idle(bootstrap, topic, group, instance, IDLE)
 }
 
-fn aggregate_idle(
+pub(crate) fn aggregate_idle(
     bootstrap: &str,
     topic: &str,
     group: &str,
@@ -180,7 +183,7 @@ fn check(bootstrap: &str, topic: &str, feed: JoinHandle<Run>) {
 
 /// Runs `check`; if it fails, shows what the aggregate jobs said before failing the test.
 #[track_caller]
-fn check_or_explain(
+pub(crate) fn check_or_explain(
     bootstrap: &str,
     topic: &str,
     feed: JoinHandle<Run>,

@@ -545,3 +545,35 @@ fn the_launcher_fetches_its_jars_without_stray_escape_codes() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// The three-node cluster's recipes drive scripts/kafka-cluster (the cluster tests run the
+/// launcher itself).
+#[test]
+fn the_cluster_recipes_run_the_cluster_launcher() {
+    let listed = run(just(), &["--list"]);
+    listed.assert_code(0);
+    for (recipe, command) in [
+        ("up-cluster", "scripts/kafka-cluster start"),
+        ("down-cluster", "scripts/kafka-cluster stop"),
+        ("cluster", "scripts/kafka-cluster \"$@\""),
+    ] {
+        assert!(
+            listed
+                .stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{recipe} ")) && l.contains(" # ")),
+            "`just` does not list {recipe} with a description:\n{}",
+            listed.stdout
+        );
+        let dry = run(just(), &["--dry-run", recipe]);
+        dry.assert_code(0);
+        assert!(dry.stderr.contains(command), "{recipe}: {}", dry.stderr);
+    }
+    // Arguments reach the launcher: the bootstrap servers of a cluster on other ports.
+    let bootstrap = run(just(), &["cluster", "bootstrap", "--port", "29192"]);
+    bootstrap.assert_code(0);
+    assert_eq!(
+        bootstrap.stdout.trim(),
+        "127.0.0.1:29192,127.0.0.1:29193,127.0.0.1:29194"
+    );
+}

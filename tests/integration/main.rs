@@ -6,6 +6,7 @@ mod backfill;
 mod broker_faults;
 mod campaign;
 mod cli;
+mod cluster;
 mod compose;
 mod ctrl_c;
 mod demo;

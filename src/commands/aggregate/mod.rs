@@ -450,7 +450,7 @@ struct Topics {
 }
 
 /// Checks the input topic and creates missing output and dead-letter topics with the input's
-/// partition count.
+/// partition count, replication factor and min.insync.replicas.
 fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> {
     let admin = Admin::connect(kafka, settings.timeout)?;
     let Some(input) = admin.topic(&settings.topic)? else {
@@ -468,16 +468,23 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
     let replication = i32::try_from(input.replication_factor())
         .unwrap_or(1)
         .max(1);
+    let mut durability = None;
     let mut created_output = false;
     for name in [&settings.output_topic, &settings.dlq_topic] {
-        let configs: Vec<(String, String)> = match settings.output_retention {
-            Some(ms) if name == &settings.output_topic => {
-                vec![("retention.ms".to_string(), ms.to_string())]
-            }
-            _ => Vec::new(),
-        };
-        if admin.topic(name)?.is_none() && admin.create(name, partitions, replication, &configs)? {
-            tracing::info!(target: LOG, "📦 Created topic `{name}` with {}", count(partitions as u64, "partition", "partitions"));
+        if admin.topic(name)?.is_some() {
+            continue;
+        }
+        let mut configs = durability
+            .get_or_insert_with(|| input_durability(&admin, settings))
+            .clone();
+        if let Some(ms) = settings
+            .output_retention
+            .filter(|_| name == &settings.output_topic)
+        {
+            configs.push(("retention.ms".to_string(), ms.to_string()));
+        }
+        if admin.create(name, partitions, replication, &configs)? {
+            tracing::info!(target: LOG, "📦 Created topic `{name}` with {} (replication factor {replication})", count(partitions as u64, "partition", "partitions"));
             created_output |= name == &settings.output_topic;
         }
     }
@@ -518,6 +525,26 @@ fn prepare_topics(kafka: &Kafka, settings: &Settings) -> anyhow::Result<Topics> 
         output_max_bytes: max_bytes(&output),
         output_retention,
     })
+}
+
+/// The input topic's own `min.insync.replicas`, for the topics the job creates: they are
+/// kept as safely as the input is. Nothing when the input has the broker's default, or when
+/// its settings cannot be read (the job then says so and goes on).
+fn input_durability(admin: &Admin, settings: &Settings) -> Vec<(String, String)> {
+    if !settings.read_topic_configs {
+        return Vec::new();
+    }
+    let configs = match admin.custom_configs(&settings.topic) {
+        Ok(configs) => configs,
+        Err(e) => {
+            tracing::warn!(target: LOG, "{e:#}; the topics this job creates get the broker's default min.insync.replicas");
+            return Vec::new();
+        }
+    };
+    configs
+        .into_iter()
+        .filter(|(k, _)| k == "min.insync.replicas")
+        .collect()
 }
 
 fn describe_start(kafka: &Kafka, s: &Settings) {

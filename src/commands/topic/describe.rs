@@ -6,6 +6,7 @@
 use nu_ansi_term::Style;
 use serde_json::json;
 
+use super::health::Health;
 use super::Common;
 use crate::admin::{Admin, Offsets};
 use crate::exit::Failure;
@@ -45,6 +46,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     let offsets = admin.offsets(&[&topic])?;
     let configs = admin.custom_configs(name)?;
+    let health = Health::of(&topic.partitions, admin.min_insync_replicas(name)?);
     let of = |p: i32| {
         offsets
             .get(&(topic.name.clone(), p))
@@ -77,6 +79,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         return crate::stdout::json(&json!({
             "name": topic.name,
             "replication_factor": topic.replication_factor(),
+            "replication": health.json(),
             "messages": total,
             "partitions": partitions,
             "configs": configs,
@@ -122,6 +125,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         ]);
     }
     text.push_str(&table.render(color));
+    text.push_str(&health.footer());
     if configs.is_empty() {
         text.push_str("Configs: broker defaults\n");
     } else {

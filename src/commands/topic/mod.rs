@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod describe;
+mod health;
 mod list;
 
 pub use create::DEFAULT_PARTITIONS;
@@ -17,7 +18,7 @@ use crate::global::Global;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a topic (default `stock_prices`, 5 partitions).
+    /// Create a topic (default `stock_prices`, 5 partitions, 3 replicas with min.insync.replicas=2 where the cluster has 3 brokers or more).
     Create(create::Args),
     /// Show a topic's partitions, leaders, replicas, offsets, message counts and shares, and
     /// custom configs.

@@ -9,8 +9,7 @@ use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{mpsc, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
 pub struct Broker {
@@ -66,7 +65,9 @@ static BROKER: OnceLock<Result<Broker, String>> = OnceLock::new();
 
 /// The longest wait for a launcher's READY line: more than any launcher's own --timeout.
 const READY_LIMIT: Duration = Duration::from_secs(300);
-static LAUNCHER_PID: AtomicI32 = AtomicI32::new(0);
+
+/// The shared launchers (the broker's, the cluster's) to stop when the test process exits.
+static LAUNCHERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 /// The shared broker. Panics with the reason and the fix when it cannot start.
 pub fn broker() -> &'static Broker {
@@ -80,7 +81,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -98,38 +99,24 @@ fn start() -> Result<Broker, String> {
         }
     }
     let (port, cport, sport, tport) = (free_port(), free_port(), free_port(), free_port());
-    let root = repo_root();
-    let data = root
-        .join("target")
-        .join("test-kafka")
-        .join(format!("broker-{}", std::process::id()));
-    let log_path = data.with_extension("log");
-    std::fs::create_dir_all(data.parent().unwrap()).map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-    let mut child = Command::new(root.join("scripts/kafka-local"))
-        .args(["run", "--ephemeral", "--timeout", "120"])
-        .args(["--port", &port.to_string()])
-        .args(["--controller-port", &cport.to_string()])
-        .args(["--sasl-ssl-port", &sport.to_string()])
-        .args(["--ssl-port", &tport.to_string()])
-        .args(["--scram-user", &format!("{SCRAM_USER}:{SCRAM_PASSWORD}")])
-        .arg("--data")
-        .arg(&data)
-        .args(["--watch-pid", &std::process::id().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| {
-            failure(
-                &format!("could not run scripts/kafka-local: {e}"),
-                &log_path,
-            )
-        })?;
-    LAUNCHER_PID.store(i32::try_from(child.id()).unwrap_or(0), Ordering::SeqCst);
-    // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
-    unsafe { libc::atexit(stop_at_exit) };
-    let said = wait_ready(&mut child, &log_path)?;
+    let (said, log_path, _) = launch_shared(
+        "kafka-local",
+        "broker",
+        &[
+            "--timeout",
+            "120",
+            "--port",
+            &port.to_string(),
+            "--controller-port",
+            &cport.to_string(),
+            "--sasl-ssl-port",
+            &sport.to_string(),
+            "--ssl-port",
+            &tport.to_string(),
+            "--scram-user",
+            &format!("{SCRAM_USER}:{SCRAM_PASSWORD}"),
+        ],
+    )?;
     // "SASL_SSL 127.0.0.1:PORT ca=PATH", printed before READY.
     let secure = said.iter().find_map(|line| {
         let rest = line.strip_prefix("SASL_SSL ")?;
@@ -175,6 +162,37 @@ fn start() -> Result<Broker, String> {
     })
 }
 
+/// Runs `scripts/LAUNCHER run --ephemeral ARGS` on a throw-away data folder
+/// (target/test-kafka/NAME-PID), stopped at exit and when this process disappears, and
+/// waits until it is ready. Returns what it printed before READY, its log and its data.
+pub(super) fn launch_shared(
+    launcher: &str,
+    name: &str,
+    args: &[&str],
+) -> Result<(Vec<String>, PathBuf, PathBuf), String> {
+    let data = repo_root()
+        .join("target")
+        .join("test-kafka")
+        .join(format!("{name}-{}", std::process::id()));
+    let log_path = data.with_extension("log");
+    std::fs::create_dir_all(data.parent().unwrap()).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let mut child = Command::new(repo_root().join("scripts").join(launcher))
+        .args(["run", "--ephemeral"])
+        .args(args)
+        .arg("--data")
+        .arg(&data)
+        .args(["--watch-pid", &std::process::id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| failure(&format!("could not run scripts/{launcher}: {e}"), &log_path))?;
+    stop_at_exit(&child);
+    let said = wait_ready(&mut child, &log_path)?;
+    Ok((said, log_path, data))
+}
+
 /// Waits for the launcher's READY line; returns the lines it printed before it.
 fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<Vec<String>, String> {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -218,14 +236,31 @@ fn failure(what: &str, log_path: &std::path::Path) -> String {
     )
 }
 
-extern "C" fn stop_at_exit() {
-    let pid = LAUNCHER_PID.swap(0, Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: plain syscalls on a child process id this process started.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+/// Stops the launcher `child` (SIGTERM: it stops what it started) when the test process
+/// exits. The Child handle may be dropped: this owns the shutdown.
+fn stop_at_exit(child: &Child) {
+    static REGISTERED: Once = Once::new();
+    let pid = i32::try_from(child.id()).unwrap_or(0);
+    LAUNCHERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(pid);
+    // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(stop_launchers);
+    });
+}
+
+extern "C" fn stop_launchers() {
+    let pids = std::mem::take(&mut *LAUNCHERS.lock().unwrap_or_else(PoisonError::into_inner));
+    // All asked first, so that they stop side by side.
+    for &pid in &pids {
+        // SAFETY: plain syscalls on child process ids this process started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    for pid in pids {
+        // SAFETY: as above.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
 }
 

@@ -2,12 +2,14 @@
 //! time, and set up or read back topics on the real broker with a plain rdkafka client.
 
 pub mod broker;
+pub mod cluster;
 pub mod kafka;
 pub mod model;
 pub mod terminal;
 
 use std::io::Read as _;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use broker::broker;
@@ -60,30 +62,49 @@ pub fn run_for(mut cmd: Command, limit: Duration) -> Run {
 }
 
 #[track_caller]
-pub fn wait_for(mut child: Child, limit: Duration) -> Run {
-    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let Some(status) = exit_within(&mut child, limit, || {}) else {
-        panic!(
-            "stockstream did not finish within {limit:?}\n--- stderr\n{}",
-            err.join().unwrap_or_default()
-        );
-    };
-    Run {
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+pub fn wait_for(child: Child, limit: Duration) -> Run {
+    Drained::new(child).wait(limit)
+}
+
+/// A child whose output is read on threads from the start, so that a chatty child never
+/// blocks on a full pipe, however long it runs.
+struct Drained {
+    child: Child,
+    out: JoinHandle<String>,
+    err: JoinHandle<String>,
+}
+
+impl Drained {
+    fn new(mut child: Child) -> Self {
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut err = child.stderr.take().expect("piped stderr");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Drained { child, out, err }
+    }
+
+    /// Waits for the exit, killing the child (and failing) after `limit`.
+    #[track_caller]
+    fn wait(mut self, limit: Duration) -> Run {
+        let Some(status) = exit_within(&mut self.child, limit, || {}) else {
+            panic!(
+                "stockstream did not finish within {limit:?}\n--- stderr\n{}",
+                self.err.join().unwrap_or_default()
+            );
+        };
+        Run {
+            code: status.code(),
+            stdout: self.out.join().unwrap_or_default(),
+            stderr: self.err.join().unwrap_or_default(),
+        }
     }
 }
 
@@ -117,21 +138,23 @@ pub fn send_signal(pid: u32, signal: i32) {
 
 /// A running `stockstream` that is killed if the test ends without stopping it (a failed
 /// assertion), so no process outlives the tests.
-pub struct Running(Option<Child>);
+pub struct Running(Option<Drained>);
 
 impl Running {
     pub fn spawn(mut cmd: Command) -> Self {
-        Running(Some(cmd.spawn().expect("starting stockstream")))
+        Running(Some(Drained::new(
+            cmd.spawn().expect("starting stockstream"),
+        )))
     }
 
     pub fn pid(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
+        self.0.as_ref().map_or(0, |d| d.child.id())
     }
 
     /// Waits for the exit, at most `limit`.
     #[track_caller]
     pub fn wait(mut self, limit: Duration) -> Run {
-        wait_for(self.0.take().expect("still running"), limit)
+        self.0.take().expect("still running").wait(limit)
     }
 
     /// Sends `signal` and waits for the exit, at most `limit`.
@@ -149,9 +172,9 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut running) = self.0.take() {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
         }
     }
 }
