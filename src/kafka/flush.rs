@@ -18,6 +18,20 @@ where
     Part: Partitioner,
     C: ProducerContext<Part>,
 {
+    flush_unless(producer, timeout, || false).map(|_| ())
+}
+
+/// As `flush`, but waits no more once `give_up` says so (it is asked about every
+/// millisecond): `Ok(true)` when everything was answered, `Ok(false)` when given up.
+pub fn flush_unless<C, Part>(
+    producer: &BaseProducer<C, Part>,
+    timeout: Duration,
+    mut give_up: impl FnMut() -> bool,
+) -> KafkaResult<bool>
+where
+    Part: Partitioner,
+    C: ProducerContext<Part>,
+{
     let deadline = Instant::now() + timeout;
     loop {
         // While the call lasts, librdkafka sends what lingers at once. Delivery reports
@@ -26,10 +40,13 @@ where
         // SAFETY: a live producer handle.
         let err = unsafe { rdsys::rd_kafka_flush(producer.client().native_ptr(), 1) };
         match err {
-            rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => return Ok(()),
+            rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => return Ok(true),
             rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__TIMED_OUT => {
                 if Instant::now() >= deadline {
                     return Err(KafkaError::Flush(RDKafkaErrorCode::from(err)));
+                }
+                if give_up() {
+                    return Ok(false);
                 }
                 producer.poll(Duration::ZERO);
             }

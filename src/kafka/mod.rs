@@ -13,7 +13,7 @@ mod setting;
 
 pub use client::{CreateClient, Kafka, ProducerProfile};
 pub use connection::Connection;
-pub use flush::flush;
+pub use flush::{flush, flush_unless};
 pub(crate) use observer::observed_context;
 pub use observer::Observer;
 pub use reach::reach;

@@ -150,9 +150,6 @@ fn refused_for_good(err: &KafkaError) -> bool {
 /// bytes), the record's own varints, one per header, with a wide margin.
 pub const RECORD_OVERHEAD: usize = 512;
 
-/// The longest a flush goes without looking for a stop.
-const FLUSH_SLICE: Duration = Duration::from_millis(50);
-
 /// Pause between attempts while the broker cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -733,16 +730,11 @@ impl Sink {
     /// Waits until every output record is answered, at most `--timeout`, and once a stop
     /// was asked for at most `PATIENCE` after it.
     fn flush_output(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            match kafka::flush(self.txn.producer(), FLUSH_SLICE) {
-                Ok(()) => return Ok(()),
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(e).context("waiting for output records to be delivered")
-                }
-                Err(_) if self.stop.out_of_patience() => return Err(self.give_up()),
-                Err(_) => {}
-            }
+        let stop = &self.stop;
+        match kafka::flush_unless(self.txn.producer(), self.timeout, || stop.out_of_patience()) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.give_up()),
+            Err(e) => Err(e).context("waiting for output records to be delivered"),
         }
     }
 

@@ -247,7 +247,7 @@ fn finish(
         tracing::warn!(target: LOG, "{why}; giving up the records still in flight");
         // A purged record gets a failed delivery report, so it is counted and logged.
         producer.purge(PurgeConfig::default().queue().inflight());
-        let _ = crate::kafka::flush(producer, Duration::from_secs(1));
+        let _ = kafka::flush(producer, Duration::from_secs(1));
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let (delivered, failed) = (deliveries.delivered(), deliveries.failed());
@@ -287,26 +287,27 @@ fn flush(
 ) -> Result<(), String> {
     let deliveries = producer.context();
     let answered = || deliveries.delivered() + deliveries.failed();
-    let deadline = Instant::now() + settings.flush_timeout;
+    // After a stop, the wait ends once no delivery report has come for PATIENCE.
     let (mut last_count, mut last_report) = (answered(), Instant::now());
-    while crate::kafka::flush(producer, Duration::from_millis(100)).is_err() {
+    let silent_after_stop = || {
         let now = Instant::now();
-        if now >= deadline {
-            return Err(format!(
-                "records still in flight after --flush-timeout {}",
-                humantime::format_duration(settings.flush_timeout)
-            ));
-        }
         if answered() != last_count {
             (last_count, last_report) = (answered(), now);
-        } else if stop.requested() && now.duration_since(last_report) >= signals::PATIENCE {
-            return Err(format!(
-                "stopping, and the brokers sent no delivery report for {}",
-                humantime::format_duration(signals::PATIENCE)
-            ));
+            return false;
         }
+        stop.requested() && now.duration_since(last_report) >= signals::PATIENCE
+    };
+    match kafka::flush_unless(producer, settings.flush_timeout, silent_after_stop) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "stopping, and the brokers sent no delivery report for {}",
+            humantime::format_duration(signals::PATIENCE)
+        )),
+        Err(_) => Err(format!(
+            "records still in flight after --flush-timeout {}",
+            humantime::format_duration(settings.flush_timeout)
+        )),
     }
-    Ok(())
 }
 
 fn describe_pace(settings: &Settings) -> String {
