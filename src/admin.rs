@@ -17,7 +17,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::kafka::{self, CreateClient as _, Kafka, Observer};
 use crate::signals;
 
+mod alter_topic;
+mod cluster;
 mod create_topic;
+mod native;
+
+pub use alter_topic::Change;
+pub use cluster::Description as ClusterDescription;
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]
@@ -59,6 +65,9 @@ impl Offsets {
         (self.latest - self.earliest).max(0)
     }
 }
+
+/// What a secret setting's value shows as.
+const REDACTED: &str = "[redacted]";
 
 pub struct Admin {
     kafka: Kafka,
@@ -314,7 +323,7 @@ impl Admin {
         for entry in self.configs(topic)? {
             if matches!(entry.source, ConfigSource::DynamicTopic) {
                 let value = if entry.is_sensitive {
-                    "[redacted]".to_string()
+                    REDACTED.to_string()
                 } else {
                     entry.value.unwrap_or_default()
                 };
@@ -339,28 +348,29 @@ impl Admin {
             replication,
             configs,
         };
-        let answer = create_topic::create(
-            self.client.inner().native_ptr(),
-            &spec,
-            self.timeout,
-            signals::out_of_patience,
-        )
-        .with_context(|| format!("creating topic `{name}`"))?;
-        match answer {
-            Ok(Ok(())) => {}
-            Ok(Err(refusal)) if refusal.code == RDKafkaErrorCode::TopicAlreadyExists => {
+        let answer =
+            create_topic::create(self.native(), &spec, self.timeout, signals::out_of_patience);
+        match self
+            .answered("creating the topic", answer)
+            .with_context(|| format!("creating topic `{name}`"))?
+        {
+            Ok(()) => {}
+            Err(refusal) if refusal.code == RDKafkaErrorCode::TopicAlreadyExists => {
                 return Ok(false)
             }
-            Ok(Err(refusal)) => {
+            Err(refusal) => {
                 // Only for the hint: the refusal is the news even when this fails.
                 let brokers = self.metadata().ok().map(|m| m.brokers().len());
-                return Err(anyhow!(refusal.explain(name, brokers)));
+                return Err(anyhow!(create_topic::explain(&refusal, name, brokers)));
             }
-            Err(create_topic::NoAnswer::TimedOut) => {
-                return Err(self.no_answer("creating the topic"))
-            }
-            Err(create_topic::NoAnswer::Stopped) => return Err(self.given_up("creating the topic")),
         }
+        self.wait_for_partitions(name, partitions)?;
+        Ok(true)
+    }
+
+    /// Waits until the metadata shows `name` with `partitions` partitions, each with a leader
+    /// that answers offset requests.
+    fn wait_for_partitions(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
         let want = usize::try_from(partitions).unwrap_or(0);
         self.wait_until(
             &format!(
@@ -377,8 +387,76 @@ impl Admin {
                         && self.offsets(&[t]).is_ok()
                 })
             },
-        )?;
-        Ok(true)
+        )
+    }
+
+    /// The client handle for requests made through librdkafka's C API.
+    fn native(&self) -> *mut rdkafka::bindings::rd_kafka_t {
+        self.client.inner().native_ptr()
+    }
+
+    /// The answer of a request made through the C API, or the error of its missing answer.
+    fn answered<T>(
+        &self,
+        what: &str,
+        answer: anyhow::Result<Result<T, native::NoAnswer>>,
+    ) -> anyhow::Result<T> {
+        match answer? {
+            Ok(answer) => Ok(answer),
+            Err(native::NoAnswer::TimedOut) => Err(self.no_answer(what)),
+            Err(native::NoAnswer::Stopped) => Err(self.given_up(what)),
+        }
+    }
+
+    /// The cluster's id, its controller as the brokers name it, and its brokers.
+    pub fn describe_cluster(&self) -> anyhow::Result<ClusterDescription> {
+        let what = "describing the cluster";
+        let answer = cluster::describe(self.native(), self.timeout, signals::out_of_patience);
+        self.answered(what, answer)
+            .with_context(|| format!("describing the cluster at {}", self.brokers()))
+    }
+
+    /// Raises the partition count of `name` to `total` and waits until every new partition
+    /// has a leader that answers.
+    pub fn add_partitions(&self, name: &str, total: i32) -> anyhow::Result<()> {
+        let count = usize::try_from(total).unwrap_or(0);
+        let answer = alter_topic::add_partitions(
+            self.native(),
+            name,
+            count,
+            self.timeout,
+            signals::out_of_patience,
+        );
+        self.answered("adding partitions", answer)
+            .with_context(|| format!("adding partitions to `{name}`"))?
+            .map_err(|refusal| anyhow!(refusal.explain(&format!("add partitions to `{name}`"))))?;
+        self.wait_for_partitions(name, total)
+    }
+
+    /// Sets and deletes settings of topic `name`, leaving the others as they are.
+    pub fn alter_configs(&self, name: &str, changes: &[Change]) -> anyhow::Result<()> {
+        let answer = alter_topic::alter_configs(
+            self.native(),
+            name,
+            changes,
+            self.timeout,
+            signals::out_of_patience,
+        );
+        self.answered("changing settings", answer)
+            .with_context(|| format!("changing the settings of `{name}`"))?
+            .map_err(|refusal| {
+                anyhow!(refusal.explain(&format!("change the settings of `{name}`")))
+            })?;
+        // The controller has the change; the broker that answers describes may show it a
+        // moment later.
+        self.wait_for(&format!("the new settings of `{name}` to show"), || {
+            let now = self.custom_configs(name)?;
+            Ok(changes.iter().all(|c| match c {
+                // A secret's value is not shown; that it is set is all there is to see.
+                Change::Set(k, v) => now.get(k).is_some_and(|x| x == v || x == REDACTED),
+                Change::Delete(k) => !now.contains_key(k),
+            }))
+        })
     }
 
     /// Creates a topic that must be new. One of that name still being deleted is waited for,
@@ -432,9 +510,18 @@ impl Admin {
     }
 
     fn wait_until(&self, what: &str, done: impl Fn(&[TopicInfo]) -> bool) -> anyhow::Result<()> {
+        self.wait_for(what, || Ok(done(&self.topics()?)))
+    }
+
+    /// Asks `done` every 100 ms until it says yes, at most `--timeout`.
+    fn wait_for(
+        &self,
+        what: &str,
+        mut done: impl FnMut() -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            if done(&self.topics()?) {
+            if done()? {
                 return Ok(());
             }
             if Instant::now() >= deadline {

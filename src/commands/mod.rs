@@ -1,6 +1,8 @@
 //! One module per subcommand; each owns its clap `Args` and one `run`.
 
 pub mod aggregate;
+pub mod cluster;
+pub mod common;
 pub mod completions;
 pub mod demo;
 pub mod demo_partitions;

@@ -130,6 +130,57 @@ fn topic_create_replicates_three_times_with_min_isr_two_and_flags_override() {
     assert_eq!(describe(b, &own)["configs"]["min.insync.replicas"], "3");
 }
 
+#[test]
+fn cluster_info_names_the_three_brokers_with_what_each_leads_and_holds() {
+    let (cluster, _calm) = calm();
+    let b = &cluster.bootstrap;
+    let name = unique("cluster-info");
+    create(b, &name, 6);
+    let run = on(b, &["cluster", "info", "-o", "json"]);
+    run.assert_code(0);
+    let info = json(&run);
+    let brokers = info["brokers"].as_array().unwrap();
+    let ids: Vec<i64> = brokers.iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3], "{info}");
+    for (n, broker) in (1..=3).zip(brokers) {
+        assert_eq!(
+            format!("{}:{}", broker["host"].as_str().unwrap(), broker["port"]),
+            cluster.node(n),
+            "{info}"
+        );
+        // Each holds a replica of every partition of the new topic (3 replicas, 3 brokers).
+        assert!(broker["replicas"].as_u64().unwrap() >= 6, "{info}");
+    }
+    let leaders: u64 = brokers.iter().map(|x| x["leaders"].as_u64().unwrap()).sum();
+    let replicas: u64 = brokers
+        .iter()
+        .map(|x| x["replicas"].as_u64().unwrap())
+        .sum();
+    let partitions =
+        info["partitions"].as_u64().unwrap() + info["internal_partitions"].as_u64().unwrap();
+    assert_eq!(
+        leaders, partitions,
+        "every partition has one leader: {info}"
+    );
+    assert!(replicas >= 3 * 6 && replicas <= 3 * partitions, "{info}");
+    assert!(
+        ids.contains(&info["controller"].as_i64().unwrap()),
+        "{info}"
+    );
+
+    // New partitions of a replicated topic are replicated as the old ones.
+    let alter = on(
+        b,
+        &["topic", "alter", &name, "--partitions", "9", "-o", "json"],
+    );
+    alter.assert_code(0);
+    let d = describe(b, &name);
+    assert_eq!(d["partitions"].as_array().unwrap().len(), 9, "{d}");
+    for p in d["partitions"].as_array().unwrap() {
+        assert_eq!(p["replicas"].as_array().unwrap().len(), 3, "{p}");
+    }
+}
+
 /// The partition of `topic` holding the most records.
 fn busiest_partition(bootstrap: &str, topic: &str) -> i32 {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::assert_unreachable;
-use crate::support::kafka::create_topic;
+use crate::support::kafka::{create_topic, read_all};
 use crate::support::terminal::Terminal;
 use crate::support::{on_broker, run_for, stockstream, unique, Run};
 
@@ -189,6 +189,8 @@ fn an_unreachable_broker_gives_one_clear_message_and_exit_3() {
         &["topic", "create", "x"],
         &["topic", "describe", "x"],
         &["topic", "delete", "x", "--yes"],
+        &["topic", "alter", "x", "--partitions", "9"],
+        &["cluster", "info"],
     ] {
         let mut with_timeout = args.to_vec();
         with_timeout.extend_from_slice(&["--timeout", "2s"]);
@@ -356,4 +358,206 @@ fn a_refused_create_shows_the_brokers_reason_and_a_hint() {
         );
     }
     topic(&["delete", &format!("{name}.a_b"), "--yes"]).assert_code(0);
+}
+
+/// Each record's key (a symbol) and partition.
+fn placed(records: &[crate::support::kafka::Read]) -> Vec<(String, i32, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default());
+            (key.into_owned(), r.partition, r.offset)
+        })
+        .collect()
+}
+
+#[test]
+fn alter_adds_partitions_and_names_the_symbols_whose_records_then_land_elsewhere() {
+    let name = unique("alter-parts");
+    create_topic(&name, 3);
+    let produce = |count: &str| {
+        run_for(
+            on_broker(&[
+                "produce", "--topic", &name, "--count", count, "--rate", "max",
+            ]),
+            Duration::from_secs(60),
+        )
+        .assert_code(0);
+    };
+    produce("200");
+    let alter = topic(&["alter", &name, "--partitions", "6", "-o", "json"]);
+    alter.assert_code(0);
+    let answer = json(&alter);
+    assert_eq!(answer["partitions"]["before"], 3);
+    assert_eq!(answer["partitions"]["after"], 6);
+    let keys = answer["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 7, "{answer}");
+    let place = |symbol: &str, when: &str| -> i32 {
+        let entry = keys.iter().find(|k| k["symbol"] == symbol).unwrap();
+        i32::try_from(entry[when].as_i64().unwrap()).unwrap()
+    };
+    let movers: Vec<&str> = keys
+        .iter()
+        .filter(|k| k["moves"] == true)
+        .map(|k| k["symbol"].as_str().unwrap())
+        .collect();
+    assert!(!movers.is_empty(), "3 -> 6 moves some symbols: {answer}");
+    assert!(
+        alter
+            .stderr
+            .contains(&format!("{} now go to other partitions", movers.join(", "))),
+        "the warning names exactly the symbols that move: {}",
+        alter.stderr
+    );
+
+    let old = placed(&read_all(&name));
+    assert_eq!(old.len(), 200);
+    for (symbol, partition, _) in &old {
+        assert_eq!(
+            *partition,
+            place(symbol, "before"),
+            "{symbol} before the change"
+        );
+    }
+    produce("300");
+    let all = placed(&read_all(&name));
+    assert_eq!(all.len(), 500);
+    let new: Vec<_> = all
+        .iter()
+        .filter(|r| !old.iter().any(|o| o.1 == r.1 && o.2 == r.2))
+        .collect();
+    assert_eq!(new.len(), 300);
+    for (symbol, partition, _) in &new {
+        assert_eq!(
+            *partition,
+            place(symbol, "after"),
+            "{symbol} after the change"
+        );
+    }
+    for symbol in &movers {
+        assert!(
+            new.iter()
+                .any(|(s, p, _)| s == symbol && *p == place(symbol, "after")),
+            "{symbol}'s new records are in its new partition"
+        );
+    }
+
+    let shrink = topic(&["alter", &name, "--partitions", "2"]);
+    shrink.assert_code(1);
+    assert!(
+        shrink.stderr.contains("Kafka cannot take partitions away"),
+        "{}",
+        shrink.stderr
+    );
+    topic(&["delete", &name, "--yes"]).assert_code(0);
+}
+
+#[test]
+fn alter_sets_and_removes_settings_one_by_one_and_shows_before_and_after() {
+    let name = unique("alter-config");
+    let created = topic(&[
+        "create",
+        &name,
+        "--partitions",
+        "1",
+        "--config",
+        "retention.ms=3600000",
+    ]);
+    created.assert_code(0);
+    let alter = topic(&[
+        "alter",
+        &name,
+        "--config",
+        "cleanup.policy=compact",
+        "--config",
+        "max.message.bytes=200000",
+        "-o",
+        "json",
+    ]);
+    alter.assert_code(0);
+    let configs = json(&alter)["configs"].as_array().unwrap().clone();
+    let entry = |key: &str| configs.iter().find(|c| c["key"] == key).cloned().unwrap();
+    assert_eq!(entry("cleanup.policy")["before"], "delete");
+    assert_eq!(entry("cleanup.policy")["before_is_default"], true);
+    assert_eq!(entry("cleanup.policy")["after"], "compact");
+    assert_eq!(entry("max.message.bytes")["after"], "200000");
+    let described = json(&topic(&["describe", &name, "-o", "json"]));
+    // The setting made at creation is kept: only the named settings change.
+    assert_eq!(
+        described["configs"]["retention.ms"], "3600000",
+        "{described}"
+    );
+    assert_eq!(described["configs"]["cleanup.policy"], "compact");
+    assert_eq!(described["configs"]["max.message.bytes"], "200000");
+
+    let table = topic(&["alter", &name, "--delete-config", "retention.ms"]);
+    table.assert_code(0);
+    assert!(table.stdout.contains("SETTING"), "{}", table.stdout);
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with("retention.ms")
+            && l.contains("3600000")
+            && l.contains("(default)")),
+        "before and after on one line: {}",
+        table.stdout
+    );
+    let described = json(&topic(&["describe", &name, "-o", "json"]));
+    assert!(
+        described["configs"].get("retention.ms").is_none(),
+        "{described}"
+    );
+    assert_eq!(described["configs"]["cleanup.policy"], "compact");
+
+    let unknown = topic(&["alter", &name, "--config", "no.such.setting=1"]);
+    unknown.assert_code(1);
+    assert!(
+        unknown.stderr.contains("refused to change the settings")
+            && unknown.stderr.contains("no.such.setting"),
+        "the broker's words: {}",
+        unknown.stderr
+    );
+    topic(&["alter", &unique("alter-missing"), "--partitions", "3"]).assert_code(4);
+    topic(&["delete", &name, "--yes"]).assert_code(0);
+}
+
+#[test]
+fn cluster_info_names_the_broker_and_counts_what_it_holds() {
+    let name = unique("cluster-info");
+    create_topic(&name, 4);
+    let run = run_for(
+        on_broker(&["cluster", "info", "-o", "json"]),
+        Duration::from_secs(60),
+    );
+    run.assert_code(0);
+    let info = json(&run);
+    assert!(
+        !info["cluster_id"].as_str().unwrap_or_default().is_empty(),
+        "{info}"
+    );
+    let brokers = info["brokers"].as_array().unwrap();
+    assert_eq!(brokers.len(), 1, "{info}");
+    let port = crate::support::broker()
+        .bootstrap
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(brokers[0]["port"].to_string(), port, "{info}");
+    assert_eq!(info["controller"], brokers[0]["id"]);
+    // One broker leads and holds every partition; other tests' topics come and go meanwhile.
+    assert!(brokers[0]["leaders"].as_u64().unwrap() >= 4, "{info}");
+    assert_eq!(brokers[0]["leaders"], brokers[0]["replicas"], "{info}");
+    assert!(info["topics"].as_u64().unwrap() >= 1, "{info}");
+    assert!(info["partitions"].as_u64().unwrap() >= 4, "{info}");
+
+    let table = run_for(on_broker(&["cluster", "info"]), Duration::from_secs(60));
+    table.assert_code(0);
+    assert!(table
+        .stdout
+        .contains(&format!("Cluster {}", info["cluster_id"].as_str().unwrap())));
+    assert!(
+        table.stdout.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        table.stdout
+    );
+    topic(&["delete", &name, "--yes"]).assert_code(0);
 }

@@ -8,10 +8,8 @@ use serde_json::json;
 
 use super::health::Health;
 use super::Common;
-use crate::admin::{Admin, Offsets};
-use crate::exit::Failure;
+use crate::admin::Offsets;
 use crate::global::Global;
-use crate::kafka::Kafka;
 use crate::numbers::{count, thousands};
 use crate::table::{share, share_percent, Table};
 use crate::topic_name::TopicName;
@@ -33,17 +31,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let kafka = Kafka::new(&global.connection)?;
-    let admin = Admin::connect(&kafka, args.common.timeout)?;
     let name = args.name.as_str();
-    let Some(topic) = admin.topic(name)? else {
-        return Err(Failure::TopicMissing {
-            topic: name.to_string(),
-            brokers: kafka.brokers().to_string(),
-            hint: "`stockstream topic list` shows the topics there are".into(),
-        }
-        .into());
-    };
+    let (admin, topic) = super::existing(name, &args.common, global)?;
     let offsets = admin.offsets(&[&topic])?;
     let configs = admin.custom_configs(name)?;
     let health = Health::of(&topic.partitions, admin.min_insync_replicas(name)?);

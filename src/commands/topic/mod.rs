@@ -1,7 +1,8 @@
-//! `stockstream topic create|describe|list|delete`: topic administration that is safe for
+//! `stockstream topic create|describe|list|delete|alter`: topic administration that is safe for
 //! scripts (stable JSON alone on stdout, distinct exit codes, bounded waits) and pleasant
 //! for people (aligned, colored tables).
 
+mod alter;
 mod create;
 mod delete;
 mod describe;
@@ -10,9 +11,13 @@ mod list;
 
 pub use create::DEFAULT_PARTITIONS;
 
-use std::time::Duration;
+use clap::Subcommand;
 
-use clap::{Args, Subcommand, ValueEnum};
+use crate::admin::{Admin, TopicInfo};
+use crate::exit::Failure;
+use crate::kafka::Kafka;
+
+pub(crate) use super::common::Common;
 
 use crate::global::Global;
 
@@ -27,6 +32,9 @@ pub enum Command {
     List(list::Args),
     /// Delete a topic (asks first on a terminal; --yes in scripts).
     Delete(delete::Args),
+    /// Add partitions (naming the symbols that then move) or change settings, shown before
+    /// and after.
+    Alter(alter::Args),
 }
 
 pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
@@ -35,29 +43,21 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
         Command::Describe(args) => describe::run(args, global),
         Command::List(args) => list::run(args, global),
         Command::Delete(args) => delete::run(args, global),
+        Command::Alter(args) => alter::run(args, global),
     }
 }
 
-/// Flags every topic command has.
-#[derive(Debug, Clone, Args)]
-pub struct Common {
-    /// Output format: an aligned table, or JSON alone on stdout for scripts.
-    #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    output: Output,
-
-    /// The longest any request may take, connecting included.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
-}
-
-impl Common {
-    fn json(&self) -> bool {
-        self.output == Output::Json
+/// Connects and finds the topic `name`: a missing one is its own exit code, with a hint.
+fn existing(name: &str, common: &Common, global: &Global) -> anyhow::Result<(Admin, TopicInfo)> {
+    let kafka = Kafka::new(&global.connection)?;
+    let admin = Admin::connect(&kafka, common.timeout)?;
+    match admin.topic(name)? {
+        Some(topic) => Ok((admin, topic)),
+        None => Err(Failure::TopicMissing {
+            topic: name.to_string(),
+            brokers: kafka.brokers().to_string(),
+            hint: "`stockstream topic list` shows the topics there are".into(),
+        }
+        .into()),
     }
 }
