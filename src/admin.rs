@@ -18,6 +18,9 @@ use crate::kafka::{self, CreateClient as _, Kafka, Observer};
 use crate::signals;
 
 mod create_topic;
+mod groups;
+
+pub use groups::{Commit, Group, Member};
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]

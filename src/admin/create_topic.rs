@@ -40,18 +40,31 @@ pub fn create(
 ) -> anyhow::Result<Result<Result<(), Refusal>, NoAnswer>> {
     let queue = Queue::new(client);
     send(client, spec, timeout, queue.0)?;
+    match wait(&queue, timeout, stop) {
+        Ok(event) => event.topic_result().map(Ok),
+        Err(no) => Ok(Err(no)),
+    }
+}
+
+/// Waits up to `timeout` for the answer on `queue`, giving up as soon as `stop()` says so.
+/// Shared with the consumer-group requests (`groups::offsets`).
+pub(super) fn wait(
+    queue: &Queue,
+    timeout: Duration,
+    stop: impl Fn() -> bool,
+) -> Result<Event, NoAnswer> {
     let deadline = Instant::now() + timeout;
     loop {
         // SAFETY: the queue lives until `queue` drops; a short poll keeps the stop prompt.
         let event = Event(unsafe { rd::rd_kafka_queue_poll(queue.0, 50) });
         if !event.0.is_null() {
-            return event.topic_result().map(Ok);
+            return Ok(event);
         }
         if stop() {
-            return Ok(Err(NoAnswer::Stopped));
+            return Err(NoAnswer::Stopped);
         }
         if Instant::now() >= deadline {
-            return Ok(Err(NoAnswer::TimedOut));
+            return Err(NoAnswer::TimedOut);
         }
     }
 }
@@ -118,10 +131,10 @@ fn send(
 
 /// A reply queue of the client's, destroyed on drop (librdkafka keeps it alive for a
 /// request still in flight).
-struct Queue(*mut rd::rd_kafka_queue_t);
+pub(super) struct Queue(pub(super) *mut rd::rd_kafka_queue_t);
 
 impl Queue {
-    fn new(client: *mut rd::rd_kafka_t) -> Queue {
+    pub(super) fn new(client: *mut rd::rd_kafka_t) -> Queue {
         // SAFETY: `client` is a live client handle.
         Queue(unsafe { rd::rd_kafka_queue_new(client) })
     }
@@ -135,7 +148,7 @@ impl Drop for Queue {
 }
 
 /// An event polled from the reply queue, destroyed on drop.
-struct Event(*mut rd::rd_kafka_event_t);
+pub(super) struct Event(pub(super) *mut rd::rd_kafka_event_t);
 
 impl Event {
     /// The request's own failure, or the one topic's result with the broker's words.
@@ -180,7 +193,7 @@ impl Drop for Event {
 ///
 /// # Safety
 /// `s` is null or a valid NUL-terminated string.
-unsafe fn text(s: *const c_char) -> Option<String> {
+pub(super) unsafe fn text(s: *const c_char) -> Option<String> {
     if s.is_null() {
         return None;
     }

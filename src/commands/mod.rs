@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod completions;
 pub mod demo;
 pub mod demo_partitions;
+pub mod group;
 pub mod man;
 pub mod produce;
 pub mod profile;

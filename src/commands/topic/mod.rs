@@ -38,16 +38,16 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
     }
 }
 
-/// Flags every topic command has.
+/// Flags every topic command has (and every group command: `commands::group` shares them).
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// Output format: an aligned table, or JSON alone on stdout for scripts.
     #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    output: Output,
+    pub(crate) output: Output,
 
     /// The longest any request may take, connecting included.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,7 +57,7 @@ pub enum Output {
 }
 
 impl Common {
-    fn json(&self) -> bool {
+    pub(crate) fn json(&self) -> bool {
         self.output == Output::Json
     }
 }
