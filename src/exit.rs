@@ -30,8 +30,9 @@ pub const MEANINGS: [(u8, &str); 8] = [
     ),
     (
         FAILURE,
-        "failure: for produce, records not delivered or bad --input lines; for topic delete, \
-         no yes to its question; for group reset, a group that has members",
+        "failure: for produce, records not delivered or bad --input lines; for topic delete \
+         and group delete, no yes to its question; for group reset and group delete, a group \
+         that has members",
     ),
     (
         USAGE,
@@ -117,6 +118,9 @@ pub enum Failure {
     },
     #[error("consumer group `{group}` does not exist on {brokers}\n  hint: `stockstream group list` shows the groups there are")]
     GroupMissing { group: String, brokers: String },
+    /// The user answered no to `group delete`'s question.
+    #[error("consumer group `{group}` not deleted: the answer was not yes")]
+    GroupDeclined { group: String },
     /// The user answered no to `topic delete`'s question.
     #[error("topic `{topic}` not deleted: the answer was not yes")]
     Declined { topic: String },
@@ -137,7 +141,7 @@ impl Failure {
             Failure::TopicExists { .. } => TOPIC_EXISTS,
             Failure::GroupMissing { .. } => GROUP_MISSING,
             Failure::Stopped { .. } | Failure::Interrupted => INTERRUPTED,
-            Failure::Declined { .. } => FAILURE,
+            Failure::Declined { .. } | Failure::GroupDeclined { .. } => FAILURE,
             Failure::Setting { .. } => USAGE,
         }
     }
@@ -149,7 +153,12 @@ pub fn chosen(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         matches!(
             e.downcast_ref::<Failure>(),
-            Some(Failure::Stopped { .. } | Failure::Interrupted | Failure::Declined { .. })
+            Some(
+                Failure::Stopped { .. }
+                    | Failure::Interrupted
+                    | Failure::Declined { .. }
+                    | Failure::GroupDeclined { .. }
+            )
         )
     })
 }

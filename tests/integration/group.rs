@@ -1,7 +1,7 @@
 //! `stockstream group …` on the real broker: the groups, members, offsets, lag and aggregate
 //! checkpoints it shows are the broker's (read back with a plain client); a reset changes
-//! nothing without --execute and exactly its plan with it; nothing is reset under a live
-//! member; missing things have their exit codes.
+//! nothing without --execute and exactly its plan with it; nothing is reset or deleted under
+//! a live member; missing things have their exit codes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 use crate::support::kafka::{create_topic, produce_raw, Raw};
+use crate::support::terminal::Terminal;
 use crate::support::{assert_unreachable, broker, on_broker, run_for, summary_count, unique, Run};
 
 fn group(args: &[&str]) -> Run {
@@ -353,7 +354,7 @@ impl Drop for Member {
 }
 
 #[test]
-fn a_live_group_shows_its_members_and_is_not_reset_under_them() {
+fn a_live_group_shows_its_members_and_is_neither_reset_nor_deleted_under_them() {
     let topic = unique("group-live");
     create_topic(&topic, 3);
     let name = unique("g-live");
@@ -395,6 +396,7 @@ fn a_live_group_shows_its_members_and_is_not_reset_under_them() {
             "--to-earliest",
             "--execute",
         ],
+        &["delete", &name, "--yes"],
     ] {
         let run = group(args);
         run.assert_code(1);
@@ -521,9 +523,49 @@ fn missing_topics_and_groups_have_their_own_exit_codes() {
         "{}",
         run.stderr
     );
+    group(&["delete", &name, "--yes"]).assert_code(6);
     let run = group(&["reset", &name, "--topic", &topic, "--to-earliest"]);
     run.assert_code(4);
     assert!(run.stderr.contains(&topic), "{}", run.stderr);
+}
+
+#[test]
+fn delete_needs_a_yes_and_then_removes_the_group() {
+    let topic = unique("group-delete");
+    create_topic(&topic, 1);
+    let name = unique("g-delete");
+    commit(&name, &topic, &[(0, 0)]);
+    let run = group(&["delete", &name]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    group(&["describe", &name]).assert_code(0);
+
+    // On a terminal it asks: a no keeps the group, a yes deletes it.
+    let answering = |answer: &str| {
+        let mut cmd = on_broker(&["group", "delete", &name]);
+        cmd.stdout(std::process::Stdio::null());
+        let mut terminal = Terminal::spawn(cmd);
+        terminal.wait_for_text("[y/N]", Duration::from_secs(60));
+        terminal.type_text(answer);
+        terminal.wait(Duration::from_secs(60))
+    };
+    let (code, shown) = answering("n\n");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("not deleted: the answer was not yes"),
+        "{shown}"
+    );
+    assert_eq!(committed(&name, &topic, 1), [Some(0)]);
+    let (code, shown) = answering("y\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(committed(&name, &topic, 1), [None]);
+    group(&["describe", &name]).assert_code(6);
+
+    let again = unique("g-delete");
+    commit(&again, &topic, &[(0, 0)]);
+    let run = ok_json(&group(&["delete", &again, "--yes", "-o", "json"]));
+    assert_eq!(run, serde_json::json!({ "name": again, "deleted": true }));
+    group(&["describe", &again]).assert_code(6);
 }
 
 #[test]
@@ -532,6 +574,7 @@ fn an_unreachable_broker_gives_one_clear_message_and_exit_3() {
         &["group", "list"][..],
         &["group", "describe", "g"],
         &["group", "reset", "g", "--topic", "t", "--to-earliest"],
+        &["group", "delete", "g", "--yes"],
     ] {
         let mut with_timeout = args.to_vec();
         with_timeout.extend_from_slice(&["--timeout", "2s"]);

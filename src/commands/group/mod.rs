@@ -1,9 +1,10 @@
-//! `stockstream group list|describe|reset`: consumer groups, their members, committed
+//! `stockstream group list|describe|reset|delete`: consumer groups, their members, committed
 //! offsets and lag, and the checkpoints stockstream's own groups keep in their commits;
-//! moving a group's offsets (planned first, committed only with --execute), never while it
-//! has members. The same manner as `topic`: JSON alone on stdout for
+//! moving a group's offsets (planned first, committed only with --execute) and deleting a
+//! group, never while it has members. The same manner as `topic`: JSON alone on stdout for
 //! scripts, tables for people, bounded waits, distinct exit codes.
 
+mod delete;
 mod describe;
 mod list;
 mod plan;
@@ -32,6 +33,8 @@ pub enum Command {
     Describe(describe::Args),
     /// Move a group's committed offsets on a topic (a plan only, unless --execute).
     Reset(reset::Args),
+    /// Delete a group and its committed offsets (asks first on a terminal; --yes in scripts).
+    Delete(delete::Args),
 }
 
 pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<()> {
         Command::List(args) => list::run(args, global),
         Command::Describe(args) => describe::run(args, global),
         Command::Reset(args) => reset::run(args, global),
+        Command::Delete(args) => delete::run(args, global),
     }
 }
 
