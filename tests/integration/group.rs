@@ -513,7 +513,7 @@ fn a_reset_plans_without_changing_and_executes_exactly_its_plan() {
 }
 
 #[test]
-fn missing_topics_and_groups_have_their_own_exit_codes() {
+fn missing_topics_and_groups_have_their_own_exit_codes_and_a_reset_creates_a_group() {
     let name = unique("g-missing");
     let topic = unique("group-missing");
     let run = group(&["describe", &name]);
@@ -527,6 +527,16 @@ fn missing_topics_and_groups_have_their_own_exit_codes() {
     let run = group(&["reset", &name, "--topic", &topic, "--to-earliest"]);
     run.assert_code(4);
     assert!(run.stderr.contains(&topic), "{}", run.stderr);
+
+    // A reset of a group that does not exist yet plans it, and --execute creates it.
+    create_topic(&topic, 1);
+    let run = group(&["reset", &name, "--topic", &topic, "--to-earliest"]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("does not exist yet"), "{}", run.stderr);
+    group(&["describe", &name]).assert_code(6);
+    let plan = reset(&name, &topic, &["--to-latest"], true);
+    assert_eq!(plan[&0], (Value::Null, 0), "{plan:?}");
+    assert_eq!(committed(&name, &topic, 1), [Some(0)]);
 }
 
 #[test]

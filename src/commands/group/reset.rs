@@ -121,8 +121,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let group = admin.group(name)?;
     without_members(&group, "reset the offsets of")?;
 
-    let committed: BTreeMap<i32, Commit> = admin
-        .committed(name)?
+    let all = admin.committed(name)?;
+    let new_group = group.is_dead() && all.is_empty();
+    let committed: BTreeMap<i32, Commit> = all
         .into_iter()
         .filter(|c| c.topic == topic_name && c.offset >= 0)
         .map(|c| (c.partition, c))
@@ -160,8 +161,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .collect();
 
     show(&args, &moves, &now, &dropped, global)?;
-    if group.is_dead() && committed.is_empty() {
-        tracing::info!(target: LOG, "Group `{name}` has no committed offsets on `{topic_name}` yet (from: -)");
+    if new_group {
+        tracing::info!(target: LOG, "Group `{name}` does not exist yet: --execute creates it with these offsets");
     }
     if !dropped.is_empty() {
         tracing::info!(
