@@ -20,10 +20,12 @@ use crate::signals;
 mod alter_topic;
 mod cluster;
 mod create_topic;
+mod groups;
 mod native;
 
 pub use alter_topic::Change;
 pub use cluster::Description as ClusterDescription;
+pub use groups::{Commit, Group, Member};
 
 /// One partition as the cluster describes it.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
-use crate::commands::{aggregate, cluster, completions, demo, man, produce, profile, topic};
+use crate::commands::{aggregate, cluster, completions, demo, group, man, produce, profile, topic};
 use crate::global::Global;
 use crate::kafka::{Connection, Setting, SettingParser};
 use crate::terminal::{ColorChoice, Terminal};
@@ -175,6 +175,9 @@ pub enum Command {
     /// The cluster: its id and brokers, and how many topics and partitions it holds.
     #[command(subcommand)]
     Cluster(cluster::Command),
+    /// List, describe, reset and delete consumer groups: members, committed offsets, lag.
+    #[command(subcommand)]
+    Group(group::Command),
     /// A guided tour of partitions, keys, offsets and consumer-group lag on a real broker.
     DemoPartitions(crate::commands::demo_partitions::Args),
     /// Run produce and aggregate side by side in one process, on an embedded cluster: no

@@ -14,13 +14,15 @@ pub const UNREACHABLE: u8 = 3;
 pub const TOPIC_MISSING: u8 = 4;
 /// The topic already exists.
 pub const TOPIC_EXISTS: u8 = 5;
+/// The consumer group does not exist (no members and no committed offsets).
+pub const GROUP_MISSING: u8 = 6;
 /// A second Ctrl+C cut the graceful stop short, a stop came before Kafka answered, the
 /// brokers did not answer within a second of a stop, or a stop cut a walk-through
 /// (`demo-partitions`) short.
 pub const INTERRUPTED: u8 = 130;
 
 /// Every exit code and what it means, as `stockstream --help` lists them.
-pub const MEANINGS: [(u8, &str); 7] = [
+pub const MEANINGS: [(u8, &str); 8] = [
     (
         0,
         "success, also after a graceful stop (Ctrl+C, SIGTERM) and when the reader of stdout \
@@ -28,8 +30,9 @@ pub const MEANINGS: [(u8, &str); 7] = [
     ),
     (
         FAILURE,
-        "failure: for produce, records not delivered or bad --input lines; for topic delete, \
-         no yes to its question",
+        "failure: for produce, records not delivered or bad --input lines; for topic delete \
+         and group delete, no yes to its question; for group reset and group delete, a group \
+         that has members",
     ),
     (
         USAGE,
@@ -43,6 +46,10 @@ pub const MEANINGS: [(u8, &str); 7] = [
     (
         TOPIC_EXISTS,
         "the topic already exists (topic create without --if-not-exists)",
+    ),
+    (
+        GROUP_MISSING,
+        "the consumer group does not exist: no members and no committed offsets",
     ),
     (
         INTERRUPTED,
@@ -109,6 +116,11 @@ pub enum Failure {
         cause: String,
         hint: String,
     },
+    #[error("consumer group `{group}` does not exist on {brokers}\n  hint: `stockstream group list` shows the groups there are")]
+    GroupMissing { group: String, brokers: String },
+    /// The user answered no to `group delete`'s question.
+    #[error("consumer group `{group}` not deleted: the answer was not yes")]
+    GroupDeclined { group: String },
     /// The user answered no to `topic delete`'s question.
     #[error("topic `{topic}` not deleted: the answer was not yes")]
     Declined { topic: String },
@@ -127,8 +139,9 @@ impl Failure {
             Failure::Unreachable { .. } | Failure::Rejected { .. } => UNREACHABLE,
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
+            Failure::GroupMissing { .. } => GROUP_MISSING,
             Failure::Stopped { .. } | Failure::Interrupted => INTERRUPTED,
-            Failure::Declined { .. } => FAILURE,
+            Failure::Declined { .. } | Failure::GroupDeclined { .. } => FAILURE,
             Failure::Setting { .. } => USAGE,
         }
     }
@@ -140,7 +153,12 @@ pub fn chosen(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         matches!(
             e.downcast_ref::<Failure>(),
-            Some(Failure::Stopped { .. } | Failure::Interrupted | Failure::Declined { .. })
+            Some(
+                Failure::Stopped { .. }
+                    | Failure::Interrupted
+                    | Failure::Declined { .. }
+                    | Failure::GroupDeclined { .. }
+            )
         )
     })
 }
@@ -172,6 +190,7 @@ mod tests {
             UNREACHABLE,
             TOPIC_MISSING,
             TOPIC_EXISTS,
+            GROUP_MISSING,
             INTERRUPTED,
         ] {
             assert!(codes.contains(&code), "{code}");

@@ -62,6 +62,29 @@ impl Terminal {
     }
 }
 
+impl Terminal {
+    /// Whether a question can be asked and answered: stdin is a terminal, and so is stderr,
+    /// where the question goes.
+    pub fn can_ask(&self) -> bool {
+        self.live && std::io::stdin().is_terminal()
+    }
+}
+
+/// Asks `question` (which ends in `[y/N] `) on stderr, progress bars held meanwhile, and
+/// reads the answer from stdin: whether it was yes. Shared by the commands that destroy
+/// (`topic delete`, `group delete`).
+pub fn ask_yes(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead as _, Write as _};
+    crate::logging::progress().suspend(|| -> anyhow::Result<bool> {
+        let mut err = std::io::stderr().lock();
+        write!(err, "{question}")?;
+        err.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,27 @@ pub enum NoAnswer {
     Stopped,
 }
 
+/// The request's own failure (librdkafka's or the broker's), with its code, so that a caller
+/// can tell a passing one (a coordinator still loading) from a final one.
+#[derive(Debug, thiserror::Error)]
+#[error("{words}")]
+pub struct Failed {
+    pub code: RDKafkaErrorCode,
+    pub words: String,
+}
+
+impl Failed {
+    /// The coordinator is moving or loading its state: asking again soon works.
+    pub fn passing(&self) -> bool {
+        matches!(
+            self.code,
+            RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+                | RDKafkaErrorCode::NotCoordinator
+        )
+    }
+}
+
 /// A broker's answer for one topic or resource: its error code, and its words when it sent any.
 pub struct Refusal {
     pub code: RDKafkaErrorCode,
@@ -172,6 +193,10 @@ impl Drop for Queue {
 pub struct Event(*mut rd::rd_kafka_event_t);
 
 impl Event {
+    pub fn ptr(&self) -> *mut rd::rd_kafka_event_t {
+        self.0
+    }
+
     /// The typed result `result_of` finds in the event: an error when it is of another type.
     pub fn result<R>(
         &self,
@@ -187,13 +212,14 @@ impl Event {
     }
 
     /// The request's own failure (a timeout, an unreachable broker), in librdkafka's words.
-    fn check(&self) -> anyhow::Result<()> {
+    fn check(&self) -> Result<(), Failed> {
         // SAFETY: the event is live until drop; strings are copied before it is destroyed.
         unsafe {
             let code = RDKafkaErrorCode::from(rd::rd_kafka_event_error(self.0));
             if code != RDKafkaErrorCode::NoError {
                 let words = text(rd::rd_kafka_event_error_string(self.0));
-                bail!("{}", words.unwrap_or_else(|| code.to_string()));
+                let words = words.unwrap_or_else(|| code.to_string());
+                return Err(Failed { code, words });
             }
         }
         Ok(())

@@ -1,11 +1,11 @@
-//! The flags of the admin commands (`topic`, `cluster`): the output format for people or
+//! The flags of the admin commands (`topic`, `group`, `cluster`): the output format for people or
 //! scripts, and the bound on every request.
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-/// Flags every admin command has (`topic`, `cluster`).
+/// Flags every admin command has (`topic`, `group`, `cluster`).
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// Output format: an aligned table, or JSON alone on stdout for scripts.

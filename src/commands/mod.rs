@@ -6,6 +6,7 @@ pub mod common;
 pub mod completions;
 pub mod demo;
 pub mod demo_partitions;
+pub mod group;
 pub mod man;
 pub mod produce;
 pub mod profile;

@@ -12,6 +12,7 @@ mod ctrl_c;
 mod demo;
 mod demo_partitions;
 mod exactly_once;
+mod group;
 mod hostile;
 mod justfile;
 mod produce;

@@ -1,8 +1,6 @@
 //! `topic delete`: never by accident. On a terminal it asks; in a script it needs --yes and
 //! refuses without it. A missing topic is its own exit code unless --if-exists.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-
 use anyhow::{bail, Context as _};
 use serde_json::json;
 
@@ -42,7 +40,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let kafka = Kafka::new(&global.connection)?;
     let name = args.name.as_str();
     // Refuse before touching the network: a script without --yes is a mistake either way.
-    let interactive = std::io::stdin().is_terminal() && global.terminal.live;
+    let interactive = global.terminal.can_ask();
     if !args.yes && !interactive {
         bail!(
             "refusing to delete topic `{name}` without confirmation: not on a terminal, so I cannot ask.\n  \
@@ -83,16 +81,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 }
 
 fn confirm(name: &str, partitions: usize) -> anyhow::Result<bool> {
-    crate::logging::progress().suspend(|| -> anyhow::Result<bool> {
-        let mut err = std::io::stderr().lock();
-        write!(
-            err,
-            "Delete topic `{name}` ({}) and all its records? [y/N] ",
-            count(partitions as u64, "partition", "partitions")
-        )?;
-        err.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
-    })
+    crate::terminal::ask_yes(&format!(
+        "Delete topic `{name}` ({}) and all its records? [y/N] ",
+        count(partitions as u64, "partition", "partitions")
+    ))
 }
