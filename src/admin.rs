@@ -233,10 +233,33 @@ impl Admin {
             .collect())
     }
 
+    /// The offsets, asked again while a leader is still taking over its partitions (right
+    /// after a topic was made, or a broker came or went), until `--timeout` is spent.
     fn list_offsets(
         &self,
         topics: &[&TopicInfo],
         which: Offset,
+    ) -> anyhow::Result<HashMap<(String, i32), i64>> {
+        const PAUSE: Duration = Duration::from_millis(100);
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.list_offsets_once(topics, which, left) {
+                Err(e) if leader_moving(&e) && Instant::now() + PAUSE < deadline => {
+                    tracing::debug!("listing offsets: {e:#}; asking again");
+                    std::thread::sleep(PAUSE);
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// One ListOffsets request, answered within `limit`.
+    fn list_offsets_once(
+        &self,
+        topics: &[&TopicInfo],
+        which: Offset,
+        limit: Duration,
     ) -> anyhow::Result<HashMap<(String, i32), i64>> {
         let mut tpl = TopicPartitionList::new();
         for t in topics {
@@ -252,9 +275,7 @@ impl Admin {
         }
         let timeout = self.timeout;
         let answer = self
-            .ask("listing offsets", move |c, timeout| {
-                c.offsets_for_times(tpl, timeout)
-            })?
+            .ask("listing offsets", move |c, _| c.offsets_for_times(tpl, limit))?
             .map_err(|e| {
                 // Each partition's leader is asked: one that just died answers nothing until
                 // the controllers notice (Kafka's broker.session.timeout.ms, 9 s by default)
@@ -272,11 +293,8 @@ impl Admin {
         let mut out = HashMap::new();
         for e in answer.elements() {
             if let Err(err) = e.error() {
-                return Err(anyhow!(
-                    "listing offsets of {}/{}: {err}",
-                    e.topic(),
-                    e.partition()
-                ));
+                let at = format!("listing offsets of {}/{}", e.topic(), e.partition());
+                return Err(anyhow::Error::new(err).context(at));
             }
             let offset = e.offset().to_raw().unwrap_or(0).max(0);
             out.insert((e.topic().to_string(), e.partition()), offset);
@@ -498,12 +516,24 @@ impl Admin {
     /// Deletes a consumer group with its committed offsets. `Ok(false)` when it did not
     /// exist. A group with members still connected is refused by the broker.
     pub fn delete_group(&self, group: &str) -> anyhow::Result<bool> {
-        let results = self
-            .block(
-                "deleting the consumer group",
-                self.client.delete_groups(&[group], &self.options()),
-            )?
-            .with_context(|| format!("deleting consumer group `{group}`"))?;
+        const PAUSE: Duration = Duration::from_millis(100);
+        let deadline = Instant::now() + self.timeout;
+        let results = loop {
+            let results = self
+                .block(
+                    "deleting the consumer group",
+                    self.client.delete_groups(&[group], &self.options()),
+                )?
+                .with_context(|| format!("deleting consumer group `{group}`"))?;
+            // The group's coordinator may still be loading (a broker just started) or moving.
+            let passing = results
+                .iter()
+                .any(|r| r.as_ref().is_err_and(|(_, code)| native::passing(*code)));
+            if !passing || Instant::now() + PAUSE >= deadline {
+                break results;
+            }
+            std::thread::sleep(PAUSE);
+        };
         all_succeeded(
             results,
             RDKafkaErrorCode::GroupIdNotFound,
@@ -538,6 +568,22 @@ impl Admin {
     }
 }
 
+/// Whether `e` says a partition's leader is changing: asking again soon finds the new one.
+fn leader_moving(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<KafkaError>())
+        .filter_map(KafkaError::rdkafka_error_code)
+        .any(|code| {
+            matches!(
+                code,
+                RDKafkaErrorCode::NotLeaderForPartition
+                    | RDKafkaErrorCode::LeaderNotAvailable
+                    | RDKafkaErrorCode::UnknownLeaderEpoch
+                    | RDKafkaErrorCode::FencedLeaderEpoch
+            )
+        })
+}
+
 /// Checks every per-topic (or per-group: the same type) result: `Ok(false)` when one failed
 /// with `nothing_to_do` (it already exists, or is already gone), an error naming it for any
 /// other failure.
@@ -555,4 +601,28 @@ fn all_succeeded(
         }
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_taking_over_is_asked_again_and_other_failures_are_not() {
+        let moving = anyhow::Error::new(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::NotLeaderForPartition,
+        ))
+        .context("listing offsets on b:9092");
+        assert!(leader_moving(&moving));
+        let partition = anyhow::Error::new(KafkaError::OffsetFetch(
+            RDKafkaErrorCode::LeaderNotAvailable,
+        ))
+        .context("listing offsets of t/0");
+        assert!(leader_moving(&partition));
+        let timeout = anyhow::Error::new(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::OperationTimedOut,
+        ));
+        assert!(!leader_moving(&timeout));
+        assert!(!leader_moving(&anyhow!("something else")));
+    }
 }

@@ -25,15 +25,19 @@ pub struct Failed {
 }
 
 impl Failed {
-    /// The coordinator is moving or loading its state: asking again soon works.
     pub fn passing(&self) -> bool {
-        matches!(
-            self.code,
-            RDKafkaErrorCode::CoordinatorLoadInProgress
-                | RDKafkaErrorCode::CoordinatorNotAvailable
-                | RDKafkaErrorCode::NotCoordinator
-        )
+        passing(self.code)
     }
+}
+
+/// The coordinator is moving or loading its state: asking again soon works.
+pub fn passing(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::CoordinatorLoadInProgress
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::NotCoordinator
+    )
 }
 
 /// A broker's answer for one topic or resource: its error code, and its words when it sent any.

@@ -84,6 +84,11 @@ pub fn walk(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     show.say("It reads the rest and commits: lag 0, the group is caught up.");
     let now = log_ends(ctx)?;
     show_lag(show, &now, &after);
+    show.say(&format!(
+        "The same for any group, with its members: `stockstream group describe {}`.\n\
+         To move a group's bookmarks (replay, or skip ahead): `stockstream group reset`.",
+        ctx.group
+    ));
     if now
         .iter()
         .all(|(p, o)| lag(*o, after.get(p).copied().flatten()) == 0)

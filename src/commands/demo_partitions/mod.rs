@@ -240,13 +240,13 @@ fn clean_up(
     if keep {
         tracing::info!(
             target: LOG,
-            "📌 --keep: topic `{topic}` and consumer group `{group}` stay; `stockstream topic describe {topic}` shows the topic"
+            "📌 --keep: topic `{topic}` and consumer group `{group}` stay; `stockstream topic describe {topic}` shows the topic, `stockstream group describe {group}` the group"
         );
         return Ok(());
     }
     // Each is tried, whatever became of the other.
     let group_removed = admin.delete_group(group).with_context(|| {
-        format!("removing consumer group `{group}` (`kafka-consumer-groups.sh --delete --group {group}` removes it later)")
+        format!("removing consumer group `{group}` (`stockstream group delete {group} --yes` removes it later)")
     });
     if let Ok(true) = group_removed {
         tracing::info!(target: LOG, "🗑️ Removed consumer group `{group}`");
