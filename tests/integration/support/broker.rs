@@ -209,7 +209,16 @@ fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<Vec<Strin
     });
     match rx.recv_timeout(READY_LIMIT) {
         Ok(lines) => Ok(lines),
-        Err(_) => {
+        // The reader ended without READY: the launcher gave up (its own --timeout) or failed,
+        // and said why in its log.
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let status = child.wait().map_or("unknown".into(), |s| s.to_string());
+            Err(failure(
+                &format!("the launcher gave up or failed ({status})"),
+                log_path,
+            ))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
             let _ = child.kill();
             Err(failure(
                 &format!("the test Kafka broker did not start within {READY_LIMIT:?}"),
