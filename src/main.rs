@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Produce(args) => commands::produce::run(args, &global),
         cli::Command::Aggregate(args) => commands::aggregate::run(args, &global),
         cli::Command::Topic(command) => commands::topic::run(command, &global),
+        cli::Command::Consume(args) => commands::consume::run(args, &global),
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &global),
         cli::Command::Demo(args) => commands::demo::run(args, &global),
         cli::Command::Profile(command) => commands::profile::run(command, &global),

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod completions;
+pub mod consume;
 pub mod demo;
 pub mod demo_partitions;
 pub mod man;
