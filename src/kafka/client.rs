@@ -238,11 +238,11 @@ impl Kafka {
             .set("enable.partition.eof", "true")
             // A new record is seen within 100 ms when following.
             .set("fetch.wait.max.ms", "100")
-            // Large fetches for a backlog: fewer round trips and wake-ups per record.
-            .set("fetch.max.bytes", "52428800")
+            // Large fetches for a backlog: fewer round trips per record…
             .set("max.partition.fetch.bytes", "4194304")
-            .set("queued.min.messages", "200000")
-            .set("queued.max.messages.kbytes", "65536")
+            // …into a small prefetch queue, re-checked after 1 ms when full: as for
+            // aggregate, what is fetched is still in the cache when it is written out.
+            .set("queued.max.messages.kbytes", "1024")
             .set("fetch.queue.backoff.ms", "1");
         self.finish(cfg)
     }

@@ -3,6 +3,7 @@
 //! Without --follow it reads what the topic held when it started and stops; no consumer
 //! group unless one is named.
 
+mod batch;
 mod context;
 mod from;
 mod json;
@@ -136,6 +137,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             .context("creating the Kafka consumer")?,
     );
     let parts = plan(&admin, &consumer, &args, &chosen)?;
+    // Done with: its clients shut down (a round of goodbyes to the brokers) while reading.
+    let _ = std::thread::Builder::new()
+        .name("admin-close".to_string())
+        .spawn(move || drop(admin));
     consumer.context().observer.connected();
 
     let total: i64 = parts.values().map(|p| (p.end - p.start).max(0)).sum();

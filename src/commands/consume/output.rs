@@ -40,6 +40,11 @@ impl Output {
         }
     }
 
+    /// Whether records must be read with their headers: not for raw values.
+    pub fn wants_headers(&self) -> bool {
+        self.format != Format::Raw
+    }
+
     pub fn write(&mut self, rec: &Rec<'_>) -> io::Result<()> {
         match self.format {
             Format::Pretty => self.pretty.write(&mut self.buf, rec),

@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::batch::{Batches, Taken};
 use super::context::Reader;
 use super::output::Output;
-use super::record::Rec;
 use super::LOG;
 use crate::numbers::count;
 use crate::signals::{self, Stop};
@@ -49,6 +47,9 @@ const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// How long one wait for a record lasts: a stop is heard within about this.
 const WAIT: Duration = Duration::from_millis(100);
 
+/// Records taken per call from librdkafka.
+const BATCH: usize = 4096;
+
 /// Reads; returns how many records were written.
 pub fn read(
     consumer: &Arc<BaseConsumer<Reader>>,
@@ -57,7 +58,7 @@ pub fn read(
     stop: &Stop,
 ) -> anyhow::Result<u64> {
     // Without --follow a partition already at its end has nothing to give.
-    let mut open: BTreeMap<i32, Part> = reading
+    let open: BTreeMap<i32, Part> = reading
         .parts
         .iter()
         .filter(|(_, part)| reading.follow || part.start < part.end)
@@ -70,82 +71,117 @@ pub fn read(
     for (p, part) in &open {
         tpl.add_partition_offset(reading.topic, *p, Offset::Offset(part.start))?;
     }
+    let mut batches = Batches::route(
+        consumer,
+        reading.topic,
+        open.keys().copied(),
+        BATCH,
+        out.wants_headers(),
+    )?;
     consumer
         .assign(&tpl)
         .with_context(|| format!("assigning the partitions of `{}`", reading.topic))?;
 
-    let mut written = 0u64;
-    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut committed = next.clone();
+    let mut state = State {
+        reading,
+        open,
+        next: BTreeMap::new(),
+        written: 0,
+        done: false,
+    };
+    let mut committed = BTreeMap::new();
     let mut last_commit = Instant::now();
     let mut last_news = Instant::now();
     let result = loop {
-        if stop.requested() {
+        if stop.requested() || state.done {
             break Ok(());
         }
-        let mut polled = consumer.poll(Duration::ZERO);
-        if polled.is_none() {
+        // Errors and logs: the consumer's own queue holds nothing else.
+        if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
+            tracing::warn!(target: LOG, "reading `{}`: {e}", reading.topic);
+        }
+        let mut taken = batches.take(Duration::ZERO, |m| state.take(m, out))?;
+        if taken == 0 {
             // Nothing waiting: show what was read before waiting for more.
             out.flush()?;
-            if reading.commit && last_commit.elapsed() >= COMMIT_EVERY && next != committed {
-                commit(consumer, reading.topic, &next, CommitMode::Async);
-                committed.clone_from(&next);
+            if reading.commit && last_commit.elapsed() >= COMMIT_EVERY && state.next != committed {
+                commit(consumer, reading.topic, &state.next, CommitMode::Async);
+                committed.clone_from(&state.next);
                 last_commit = Instant::now();
             }
             if !reading.follow && last_news.elapsed() >= reading.timeout {
-                break Err(stalled(reading, &open));
+                break Err(stalled(reading, &state.open));
             }
-            polled = consumer.poll(WAIT);
+            taken = batches.take(WAIT, |m| state.take(m, out))?;
         }
-        match polled {
-            None => {}
-            Some(Ok(m)) => {
-                last_news = Instant::now();
-                let (p, offset) = (m.partition(), m.offset());
-                let Some(part) = open.get(&p) else {
-                    continue;
+        if taken > 0 {
+            last_news = Instant::now();
+        }
+    };
+    drop(batches);
+    let flushed = out.flush();
+    if reading.commit && state.next != committed {
+        commit_last(consumer, reading, &state.next)?;
+    }
+    result
+        .and(flushed.map_err(Into::into))
+        .map(|()| state.written)
+}
+
+/// Where reading is.
+struct State<'r, 'a> {
+    reading: &'r Reading<'a>,
+    /// The partitions not yet read to their end (all of them with --follow).
+    open: BTreeMap<i32, Part>,
+    /// Per partition, the offset after the last record handled: what a group commits.
+    next: BTreeMap<i32, i64>,
+    written: u64,
+    /// --count reached, or every partition read to its end.
+    done: bool,
+}
+
+impl State<'_, '_> {
+    /// Handles one message; `true` once reading is done.
+    fn take(&mut self, m: Taken<'_>, out: &mut Output) -> anyhow::Result<bool> {
+        let follow = self.reading.follow;
+        match m {
+            Taken::Record(rec) => {
+                let Some(part) = self.open.get(&rec.partition) else {
+                    return Ok(self.done);
                 };
+                let (p, offset) = (rec.partition, rec.offset);
                 // Records written since the start are past the end of a bounded read.
-                if !reading.follow && offset >= part.end {
-                    open.remove(&p);
+                if !follow && offset >= part.end {
+                    self.open.remove(&p);
                 } else {
-                    next.insert(p, offset + 1);
-                    if reading.key.is_none_or(|k| m.key() == Some(k)) {
-                        out.write(&Rec::of(&m))?;
-                        written += 1;
-                        if reading.count.is_some_and(|c| written >= c) {
-                            break Ok(());
+                    self.next.insert(p, offset + 1);
+                    if self.reading.key.is_none_or(|k| rec.key == Some(k)) {
+                        out.write(&rec)?;
+                        self.written += 1;
+                        if self.reading.count.is_some_and(|c| self.written >= c) {
+                            self.done = true;
                         }
                     }
-                    if !reading.follow && offset + 1 >= part.end {
-                        open.remove(&p);
+                    if !follow && offset + 1 >= part.end {
+                        self.open.remove(&p);
                     }
-                }
-                if open.is_empty() {
-                    break Ok(());
                 }
             }
             // The partition's end as the broker knows it, which is at or past its end at
             // start: every record before that has been handed out.
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                last_news = Instant::now();
-                if !reading.follow {
-                    open.remove(&p);
-                    if open.is_empty() {
-                        break Ok(());
-                    }
-                }
+            Taken::End(p) if !follow => {
+                self.open.remove(&p);
             }
-            Some(Err(e)) => {
-                tracing::warn!(target: LOG, "reading `{}`: {e}", reading.topic);
+            Taken::End(_) => {}
+            Taken::Error(e) => {
+                tracing::warn!(target: LOG, "reading `{}`: {e}", self.reading.topic);
             }
         }
-    };
-    let flushed = out.flush();
-    if reading.commit && next != committed {
-        commit_last(consumer, reading, &next)?;
+        if self.open.is_empty() {
+            self.done = true;
+        }
+        Ok(self.done)
     }
-    result.and(flushed.map_err(Into::into)).map(|()| written)
 }
 
 fn stalled(reading: &Reading<'_>, open: &BTreeMap<i32, Part>) -> anyhow::Error {

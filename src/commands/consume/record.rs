@@ -5,7 +5,6 @@
 use std::ffi::CStr;
 
 use rdkafka::bindings as rdsys;
-use rdkafka::message::{BorrowedMessage, Message as _};
 
 /// One header: its key and its value (`None`: a null value).
 pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
@@ -24,14 +23,27 @@ pub struct Rec<'a> {
 }
 
 impl<'a> Rec<'a> {
-    pub fn of(m: &'a BorrowedMessage<'_>) -> Self {
-        Rec {
-            partition: m.partition(),
-            offset: m.offset(),
-            timestamp: m.timestamp().to_millis().filter(|t| *t >= 0),
-            key: m.key(),
-            value: m.payload(),
-            headers: headers(m),
+    /// The record of a message librdkafka handed out, its headers read only if asked for.
+    ///
+    /// # Safety
+    /// `m` must point to a live message without error that outlives `'a`.
+    pub unsafe fn of_raw(m: *mut rdsys::rd_kafka_message_t, with_headers: bool) -> Self {
+        // SAFETY: the caller's promise; the slices borrow the message's own memory.
+        unsafe {
+            let msg = &*m;
+            let slice = |ptr: *mut std::ffi::c_void, len: usize| {
+                (!ptr.is_null()).then(|| std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+            };
+            let mut kind = rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+            let ts = rdsys::rd_kafka_message_timestamp(m, &raw mut kind);
+            Rec {
+                partition: msg.partition,
+                offset: msg.offset,
+                timestamp: (ts >= 0).then_some(ts),
+                key: slice(msg.key, msg.key_len),
+                value: slice(msg.payload, msg.len),
+                headers: if with_headers { headers(m) } else { Vec::new() },
+            }
         }
     }
 
@@ -44,11 +56,13 @@ impl<'a> Rec<'a> {
     }
 }
 
-fn headers<'a>(m: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
+/// # Safety
+/// As `Rec::of_raw`.
+unsafe fn headers<'a>(m: *mut rdsys::rd_kafka_message_t) -> Vec<Header<'a>> {
     let mut out = Vec::new();
     let mut hdrs: *mut rdsys::rd_kafka_headers_t = std::ptr::null_mut();
-    // SAFETY: the message is alive for 'a; librdkafka keeps its headers with it.
-    let err = unsafe { rdsys::rd_kafka_message_headers(m.ptr(), &raw mut hdrs) };
+    // SAFETY: a live message; librdkafka keeps its headers with it.
+    let err = unsafe { rdsys::rd_kafka_message_headers(m, &raw mut hdrs) };
     if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || hdrs.is_null() {
         return out;
     }
