@@ -100,15 +100,17 @@ pub fn read(
         if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
             tracing::warn!(target: LOG, "reading `{}`: {e}", reading.topic);
         }
+        if reading.commit && last_commit.elapsed() >= COMMIT_EVERY && state.next != committed {
+            // Only what is out: a record committed is a record shown.
+            out.flush()?;
+            commit(consumer, reading.topic, &state.next, CommitMode::Async);
+            committed.clone_from(&state.next);
+            last_commit = Instant::now();
+        }
         let mut taken = batches.take(Duration::ZERO, |m| state.take(m, out))?;
         if taken == 0 {
             // Nothing waiting: show what was read before waiting for more.
             out.flush()?;
-            if reading.commit && last_commit.elapsed() >= COMMIT_EVERY && state.next != committed {
-                commit(consumer, reading.topic, &state.next, CommitMode::Async);
-                committed.clone_from(&state.next);
-                last_commit = Instant::now();
-            }
             if !reading.follow && last_news.elapsed() >= reading.timeout {
                 break Err(stalled(reading, &state.open));
             }
@@ -120,7 +122,7 @@ pub fn read(
     };
     drop(batches);
     let flushed = out.flush();
-    if reading.commit && state.next != committed {
+    if reading.commit && flushed.is_ok() && state.next != committed {
         commit_last(consumer, reading, &state.next)?;
     }
     result
