@@ -603,6 +603,69 @@ fn all_succeeded(
     Ok(all)
 }
 
+impl Admin {
+    /// Each partition's offset for `at` (a time as `Offset::Offset(ms)`, or
+    /// `Offset::Beginning` / `Offset::End`) as `client` sees it: its isolation level decides
+    /// where the end is while a transaction is open. `None`: the broker has none (no record
+    /// at or after that time).
+    pub fn offsets_seen_by<C: rdkafka::consumer::ConsumerContext + 'static>(
+        &self,
+        client: &Arc<BaseConsumer<C>>,
+        topic: &str,
+        partitions: &[i32],
+        at: Offset,
+    ) -> anyhow::Result<BTreeMap<i32, Option<i64>>> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition_offset(topic, p, at)?;
+        }
+        let client = Arc::clone(client);
+        let timeout = self.timeout;
+        let answer = signals::patiently(move || client.offsets_for_times(tpl, timeout))
+            .ok_or_else(|| self.given_up("listing offsets"))?
+            .with_context(|| format!("listing the offsets of `{topic}` on {}", self.brokers()))?;
+        Self::per_partition(&answer, "listing the offsets of")
+    }
+
+    /// The offsets `client`'s consumer group has committed for `partitions` (`None`: none).
+    pub fn committed_by<C: rdkafka::consumer::ConsumerContext + 'static>(
+        &self,
+        client: &Arc<BaseConsumer<C>>,
+        topic: &str,
+        partitions: &[i32],
+    ) -> anyhow::Result<BTreeMap<i32, Option<i64>>> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(topic, p);
+        }
+        let client = Arc::clone(client);
+        let timeout = self.timeout;
+        let answer = signals::patiently(move || client.committed_offsets(tpl, timeout))
+            .ok_or_else(|| self.given_up("reading the committed offsets"))?
+            .with_context(|| {
+                format!(
+                    "reading the group's committed offsets of `{topic}` on {}",
+                    self.brokers()
+                )
+            })?;
+        Self::per_partition(&answer, "reading the committed offsets of")
+    }
+
+    fn per_partition(
+        answer: &TopicPartitionList,
+        doing: &str,
+    ) -> anyhow::Result<BTreeMap<i32, Option<i64>>> {
+        let mut out = BTreeMap::new();
+        for e in answer.elements() {
+            if let Err(err) = e.error() {
+                return Err(anyhow!("{doing} {}/{}: {err}", e.topic(), e.partition()));
+            }
+            out.insert(e.partition(), e.offset().to_raw().filter(|o| *o >= 0));
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
-use crate::commands::{aggregate, cluster, completions, demo, group, man, produce, profile, topic};
+use crate::commands::{
+    aggregate, cluster, completions, consume, demo, group, man, produce, profile, topic,
+};
 use crate::global::Global;
 use crate::kafka::{Connection, Setting, SettingParser};
 use crate::terminal::{ColorChoice, Terminal};
@@ -178,6 +180,9 @@ pub enum Command {
     /// List, describe, reset and delete consumer groups: members, committed offsets, lag.
     #[command(subcommand)]
     Group(group::Command),
+    /// Read a topic to stdout: ticks, bars and dead letters shown as what they are, or JSON
+    /// lines, or raw values.
+    Consume(consume::Args),
     /// A guided tour of partitions, keys, offsets and consumer-group lag on a real broker.
     DemoPartitions(crate::commands::demo_partitions::Args),
     /// Run produce and aggregate side by side in one process, on an embedded cluster: no

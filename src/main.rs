@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Topic(command) => commands::topic::run(command, &global),
         cli::Command::Cluster(command) => commands::cluster::run(command, &global),
         cli::Command::Group(command) => commands::group::run(command, &global),
+        cli::Command::Consume(args) => commands::consume::run(args, &global),
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &global),
         cli::Command::Demo(args) => commands::demo::run(args, &global),
         cli::Command::Profile(command) => commands::profile::run(command, &global),

@@ -9,10 +9,10 @@ mod offsets;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::groups::GroupInfo;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 
 pub use assignment::Assignment;
 pub use offsets::Commit;
@@ -181,26 +181,7 @@ impl Admin {
         partitions: &[i32],
         at_ms: i64,
     ) -> anyhow::Result<BTreeMap<i32, Option<i64>>> {
-        let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            tpl.add_partition_offset(topic, *p, Offset::Offset(at_ms))?;
-        }
-        let answer = self
-            .ask("looking up offsets by time", move |c, timeout| {
-                c.offsets_for_times(tpl, timeout)
-            })?
-            .with_context(|| format!("looking up offsets by time on {}", self.brokers()))?;
-        let mut out = BTreeMap::new();
-        for e in answer.elements() {
-            e.error()
-                .map_err(|err| anyhow!("looking up {topic}/{} by time: {err}", e.partition()))?;
-            // The broker answers -1 (librdkafka: End) when no record is that recent.
-            let offset = match e.offset() {
-                Offset::Offset(o) if o >= 0 => Some(o),
-                _ => None,
-            };
-            out.insert(e.partition(), offset);
-        }
-        Ok(out)
+        // The broker answers -1 (librdkafka: End) when no record is that recent: `None`.
+        self.offsets_seen_by(&self.offsets, topic, partitions, Offset::Offset(at_ms))
     }
 }

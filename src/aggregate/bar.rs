@@ -1,7 +1,7 @@
 //! One bar: the OHLC, VWAP, volume and trade count of one symbol in one window, built up
 //! record by record in fixed-size state, and its JSON output form.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{StockRecord, Symbol};
 
@@ -95,21 +95,23 @@ pub struct Bar {
     pub is_final: bool,
 }
 
-#[derive(Serialize)]
-struct Wire<'a> {
-    symbol: &'a str,
-    window_start: String,
-    window_end: String,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: u64,
-    trades: u64,
-    vwap: Option<f64>,
-    avg_price: f64,
+/// A bar on the wire, as `aggregate` writes it and `consume` reads it back (`S`: how the
+/// symbol is held).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Wire<S> {
+    pub symbol: S,
+    pub window_start: String,
+    pub window_end: String,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: u64,
+    pub trades: u64,
+    pub vwap: Option<f64>,
+    pub avg_price: f64,
     #[serde(rename = "final")]
-    is_final: bool,
+    pub is_final: bool,
 }
 
 impl Bar {

@@ -220,6 +220,34 @@ pub fn redacted(cfg: &ClientConfig) -> String {
         .join(" ")
 }
 
+impl Kafka {
+    /// The reader of `consume`: partitions assigned, never subscribed, so there is no group
+    /// membership and no rebalance; offsets committed only when told to, and only for a
+    /// named `group` (the client needs a group id to be assigned partitions at all; without
+    /// one it gets a fixed id that nothing ever commits under). The end of each partition
+    /// is reported, and fetches are sized for draining a backlog.
+    pub fn reader_config(&self, group: Option<&str>, isolation: &str) -> ClientConfig {
+        let mut cfg = self.base();
+        cfg.set("group.id", group.unwrap_or("stockstream-consume"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Offsets are chosen before assigning; one out of range (deleted meanwhile by
+            // retention) starts at the earliest record left.
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", isolation)
+            .set("enable.partition.eof", "true")
+            // A new record is seen within 100 ms when following.
+            .set("fetch.wait.max.ms", "100")
+            // Large fetches for a backlog: fewer round trips per record…
+            .set("max.partition.fetch.bytes", "4194304")
+            // …into a small prefetch queue, re-checked after 1 ms when full: as for
+            // aggregate, what is fetched is still in the cache when it is written out.
+            .set("queued.max.messages.kbytes", "1024")
+            .set("fetch.queue.backoff.ms", "1");
+        self.finish(cfg)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod campaign;
 mod cli;
 mod cluster;
 mod compose;
+mod consume;
 mod ctrl_c;
 mod demo;
 mod demo_partitions;
