@@ -14,6 +14,7 @@ mod demo_partitions;
 mod exactly_once;
 mod hostile;
 mod justfile;
+mod metrics;
 mod produce;
 mod profiles;
 mod security;
