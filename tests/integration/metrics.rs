@@ -3,13 +3,14 @@
 //! reason, bars in the output topic); `promtool check metrics` accepts what `produce` and
 //! `aggregate` serve; a taken or malformed address is a clear error before Kafka is asked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::compose::{dashboard_queries, metric_names};
 use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw};
 use crate::support::model::{expected, log_of};
 use crate::support::{on_broker, run_for, stockstream, unique, Running};
@@ -94,6 +95,28 @@ fn assert_promtool_accepts(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every metric the repository's Grafana dashboard (deploy/grafana) shows of this command
+/// (names beginning with `prefix`) or of the process is in `text`, what a real run served.
+#[track_caller]
+fn assert_dashboard_metrics_served(prefix: &str, text: &str) {
+    let names: BTreeSet<String> = dashboard_queries()
+        .iter()
+        .flat_map(|q| metric_names(q))
+        .filter(|n| n.starts_with(prefix) || n.starts_with("process_"))
+        .collect();
+    assert!(
+        !names.is_empty(),
+        "the dashboard shows nothing of {prefix}…"
+    );
+    for name in names {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{"))),
+            "the dashboard queries {name}, which is not served:\n{text}"
+        );
+    }
 }
 
 /// The value of a metric without labels in /metrics text, if it is there.
@@ -404,7 +427,9 @@ fn prometheus_scraping_aggregate_sees_exactly_what_the_run_did() {
         .value("process_resident_memory_bytes")
         .is_some_and(|b| b > 0.0));
 
-    assert_promtool_accepts(&scrape(&metrics));
+    let text = scrape(&metrics);
+    assert_promtool_accepts(&text);
+    assert_dashboard_metrics_served("stockstream_aggregate_", &text);
     job.signal_and_wait(libc::SIGINT, Duration::from_secs(60))
         .assert_code(0);
 }
@@ -440,6 +465,7 @@ fn produce_serves_metrics_that_promtool_accepts() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_promtool_accepts(&text);
+    assert_dashboard_metrics_served("stockstream_produce_", &text);
     let generated = sample(&text, "stockstream_produce_records_generated_total").unwrap_or(0.0);
     let delivered = sample(&text, "stockstream_produce_records_delivered_total").unwrap_or(0.0);
     assert!(
@@ -492,4 +518,21 @@ fn a_malformed_metrics_address_is_a_usage_error() {
             );
         }
     }
+}
+
+#[test]
+fn the_compose_prometheus_configuration_passes_promtool() {
+    let config = crate::support::broker::repo_root().join("deploy/prometheus/prometheus.yml");
+    let out = Command::new(tool("promtool"))
+        .args(["check", "config"])
+        .arg(&config)
+        .output()
+        .expect("running promtool");
+    assert!(
+        out.status.success(),
+        "promtool check config {}: {}{}",
+        config.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
