@@ -10,6 +10,7 @@ mod global;
 mod kafka;
 mod logging;
 mod market;
+mod metrics;
 mod numbers;
 mod partitioner;
 mod record;

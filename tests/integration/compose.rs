@@ -384,3 +384,241 @@ fn the_cluster_profile_is_three_kraft_nodes_with_the_cluster_launchers_settings(
         "{command}"
     );
 }
+
+/// The services of the `monitoring` profile that run stockstream itself.
+const STOCKSTREAM_SERVICES: [&str; 3] = ["stockstream-topic", "produce", "aggregate"];
+
+/// A service's volume mounts, `HOST:CONTAINER[:OPTIONS]`, as (host, container).
+fn mounts(service: &Value) -> Vec<(String, String)> {
+    strings(&service["volumes"])
+        .iter()
+        .filter_map(|m| {
+            let mut parts = m.split(':');
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// The host path (relative to the repository) mounted at `container` in `service`.
+#[track_caller]
+fn mounted_at(service: &Value, container: &str) -> String {
+    mounts(service)
+        .into_iter()
+        .find(|(_, c)| c == container)
+        .map(|(host, _)| host.trim_start_matches("./").to_string())
+        .unwrap_or_else(|| panic!("nothing is mounted at {container}"))
+}
+
+/// The value after `flag` in a service's command.
+fn flag_value(service: &Value, flag: &str) -> Option<String> {
+    let command = strings(&service["command"]);
+    let at = command.iter().position(|w| w == flag)?;
+    command.get(at + 1).cloned()
+}
+
+/// The Grafana dashboards of the repository, parsed.
+fn dashboards() -> Vec<(String, serde_json::Value)> {
+    let dir = repo_root().join("deploy/grafana/dashboards");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("deploy/grafana/dashboards") {
+        let path = entry.expect("a dashboard file").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).expect("reading a dashboard");
+            let doc = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
+            out.push((path.display().to_string(), doc));
+        }
+    }
+    assert!(!out.is_empty(), "no dashboard in {}", dir.display());
+    out
+}
+
+/// Every query (PromQL) of every panel of the repository's dashboards.
+pub fn dashboard_queries() -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, doc) in dashboards() {
+        for panel in doc["panels"].as_array().into_iter().flatten() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                out.extend(target["expr"].as_str().map(str::to_string));
+            }
+        }
+    }
+    out
+}
+
+/// The metric names a query uses: its identifiers that begin like stockstream's or the
+/// process metrics.
+pub fn metric_names(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("stockstream_") || w.starts_with("process_"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_monitoring_profile_runs_the_pipeline_built_from_the_containerfile() {
+    let compose = compose();
+    for name in STOCKSTREAM_SERVICES
+        .iter()
+        .chain(&["prometheus", "grafana"])
+    {
+        let s = service(&compose, name);
+        assert_eq!(strings(&s["profiles"]), ["monitoring"], "{name}");
+    }
+    let kafka_env = environment(service(&compose, "kafka"));
+    let internal: Vec<String> = listeners(var(&kafka_env, "KAFKA_ADVERTISED_LISTENERS"))
+        .into_iter()
+        .map(|(_, host, port)| format!("{host}:{port}"))
+        .collect();
+    let image = service(&compose, "produce")["image"]
+        .as_str()
+        .map(str::to_string);
+    for name in STOCKSTREAM_SERVICES {
+        let s = service(&compose, name);
+        // Every one builds the one image, so no compose tool tries to pull it.
+        assert_eq!(
+            s["build"]["dockerfile"].as_str(),
+            Some("Containerfile"),
+            "{name}"
+        );
+        assert_eq!(s["build"]["context"].as_str(), Some("."), "{name}");
+        assert_eq!(s["image"].as_str().map(str::to_string), image, "{name}");
+        let brokers = flag_value(s, "-b").unwrap_or_else(|| panic!("{name} has no -b"));
+        assert!(
+            brokers != "localhost:9092" && internal.contains(&brokers),
+            "{name} reaches Kafka at {brokers}, which is not an advertised listener inside the \
+             compose network ({internal:?})"
+        );
+    }
+    let containerfile = read("Containerfile");
+    let stages = containerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
+    assert!(stages >= 2, "a multi-stage build: {stages} stages");
+    assert!(containerfile.contains("cargo build --release --locked"));
+    assert!(containerfile.contains("COPY --from=build"));
+    assert!(containerfile.contains(r#"ENTRYPOINT ["stockstream"]"#));
+    for (name, prefix) in [
+        ("prometheus", "prom/prometheus:v"),
+        ("grafana", "grafana/grafana:"),
+    ] {
+        let image = service(&compose, name)["image"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            image.starts_with(prefix) && !image.ends_with(":latest"),
+            "{name}: a pinned {prefix}… image, not {image}"
+        );
+    }
+}
+
+#[test]
+fn prometheus_scrapes_produce_and_aggregate_at_their_metrics_ports() {
+    let compose = compose();
+    let mut expected = Vec::new();
+    for name in ["produce", "aggregate"] {
+        let s = service(&compose, name);
+        let address = flag_value(s, "--metrics-addr")
+            .unwrap_or_else(|| panic!("{name} serves no metrics (--metrics-addr)"));
+        let (host, port) = address.rsplit_once(':').expect("HOST:PORT");
+        assert_eq!(
+            host, "0.0.0.0",
+            "{name}: reachable from the other containers"
+        );
+        assert!(
+            strings(&s["ports"]).contains(&format!("{port}:{port}")),
+            "{name} does not publish its metrics port {port}"
+        );
+        expected.push(format!("{name}:{port}"));
+    }
+    let prometheus = service(&compose, "prometheus");
+    assert!(strings(&prometheus["ports"]).contains(&"9090:9090".to_string()));
+    let config_file = mounted_at(prometheus, "/etc/prometheus/prometheus.yml");
+    let config: Value = serde_norway::from_str(&read(&config_file))
+        .unwrap_or_else(|e| panic!("{config_file} is not valid YAML: {e}"));
+    let mut targets = Vec::new();
+    for job in config["scrape_configs"].as_sequence().into_iter().flatten() {
+        for group in job["static_configs"].as_sequence().into_iter().flatten() {
+            targets.extend(strings(&group["targets"]));
+        }
+    }
+    targets.sort();
+    expected.sort();
+    assert_eq!(targets, expected, "{config_file}'s targets");
+}
+
+#[test]
+fn grafana_is_provisioned_with_prometheus_and_the_pipeline_dashboard() {
+    let compose = compose();
+    let grafana = service(&compose, "grafana");
+    assert!(strings(&grafana["ports"]).contains(&"3000:3000".to_string()));
+    let provisioning = mounted_at(grafana, "/etc/grafana/provisioning");
+    let datasources: Value =
+        serde_norway::from_str(&read(&format!("{provisioning}/datasources/prometheus.yml")))
+            .expect("the data source file is YAML");
+    let source = &datasources["datasources"][0];
+    assert_eq!(source["type"].as_str(), Some("prometheus"));
+    // The prometheus service, at the port its container listens on.
+    assert_eq!(source["url"].as_str(), Some("http://prometheus:9090"));
+    let uid = source["uid"].as_str().expect("a data source uid");
+
+    let providers: Value =
+        serde_norway::from_str(&read(&format!("{provisioning}/dashboards/stockstream.yml")))
+            .expect("the dashboard provider file is YAML");
+    let path = providers["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("the provider's path");
+    assert_eq!(
+        mounted_at(grafana, path),
+        "deploy/grafana/dashboards",
+        "the provider reads where the dashboards are mounted"
+    );
+
+    for (file, doc) in dashboards() {
+        for panel in doc["panels"].as_array().into_iter().flatten() {
+            let title = panel["title"].as_str().unwrap_or_default();
+            assert_eq!(
+                panel["datasource"]["uid"].as_str(),
+                Some(uid),
+                "{file}: {title}"
+            );
+            let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+            assert!(!targets.is_empty(), "{file}: {title} has no query");
+            for t in targets {
+                assert_eq!(
+                    t["datasource"]["uid"].as_str(),
+                    Some(uid),
+                    "{file}: {title}"
+                );
+            }
+        }
+    }
+    let queries = dashboard_queries().join("\n");
+    for (what, metric) in [
+        ("ticks/s", "stockstream_aggregate_records_read_total"),
+        ("lag", "stockstream_aggregate_consumer_lag_records"),
+        ("bars", "stockstream_aggregate_bars_emitted_total"),
+        (
+            "dead letters by reason",
+            "stockstream_aggregate_dead_letters_total",
+        ),
+        (
+            "commit duration",
+            "stockstream_aggregate_commit_duration_seconds_bucket",
+        ),
+    ] {
+        assert!(queries.contains(metric), "no panel shows {what} ({metric})");
+    }
+    // Every name is of produce, aggregate or the process: tests/integration/metrics.rs finds
+    // each in what those serve.
+    for name in queries.lines().flat_map(metric_names) {
+        assert!(
+            ["stockstream_produce_", "stockstream_aggregate_", "process_"]
+                .iter()
+                .any(|p| name.starts_with(p)),
+            "{name}"
+        );
+    }
+}

@@ -16,6 +16,7 @@ mod exactly_once;
 mod group;
 mod hostile;
 mod justfile;
+mod metrics;
 mod produce;
 mod profiles;
 mod security;

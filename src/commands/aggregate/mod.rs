@@ -4,6 +4,7 @@
 
 mod context;
 mod fetch;
+mod metrics;
 mod output;
 mod pipeline;
 mod progress;
@@ -155,6 +156,9 @@ pub struct Flags {
     /// How long to wait for the broker at start, and for each commit.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     timeout: Duration,
+
+    #[command(flatten)]
+    metrics: crate::metrics::Flag,
 }
 
 impl CrossCheck for Flags {
@@ -242,6 +246,8 @@ pub struct Settings {
     /// Whether to read the output topics' settings (max.message.bytes, retention.ms); the
     /// demo's embedded cluster cannot describe them.
     pub read_topic_configs: bool,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<crate::metrics::Address>,
 }
 
 impl Settings {
@@ -287,6 +293,7 @@ impl Settings {
             stop_at_end: args.stop_at_end,
             timeout: args.timeout,
             read_topic_configs: true,
+            metrics: args.metrics.metrics_addr,
         })
     }
 
@@ -310,6 +317,11 @@ fn default_instance_id() -> String {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
+    // Before Kafka is contacted: an address in use stops the job at once.
+    if let Some(address) = &settings.metrics {
+        crate::metrics::serve(address, metrics::HISTOGRAMS)?;
+        tracing::info!(target: LOG, "📊 Metrics at {}", address.url());
+    }
     let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
     run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
@@ -585,6 +597,10 @@ fn run_loop(
     let started = Instant::now();
     let mut next_commit = started + settings.commit_interval;
     let mut progress = progress::Progress::new(settings, started);
+    let mut published = settings
+        .metrics
+        .as_ref()
+        .map(|_| metrics::Publisher::new(&settings.topic, started));
     let mut last_error: Option<String> = None;
     while !stop.requested() {
         let now = Instant::now();
@@ -644,6 +660,10 @@ fn run_loop(
         if progress.due(now) {
             let snapshot = consumer.context().with(|p| p.snapshot());
             progress.report(consumer, &snapshot, now);
+        }
+        if let Some(publisher) = published.as_mut().filter(|p| p.due(now)) {
+            let snapshot = consumer.context().with(|p| p.snapshot());
+            publisher.publish(consumer, &snapshot, now);
         }
     }
     Ok(Ended::Stopped)

@@ -38,6 +38,9 @@ pub struct Counters {
     pub replayed: u64,
     /// Records handed out again by the consumer after it went back: skipped.
     pub again: u64,
+    /// Rebalances: partitions assigned to this instance, and taken away (or lost).
+    pub assigned: u64,
+    pub revoked: u64,
 }
 
 /// A copy of what progress reports show.
@@ -45,6 +48,11 @@ pub struct Snapshot {
     pub counters: Counters,
     pub watermarks: Vec<(i32, Option<i64>)>,
     pub open_windows: usize,
+    /// Dead letters sent, by reason.
+    pub dead_letters: Vec<(&'static str, u64)>,
+    /// Transactions committed and aborted (exactly-once).
+    pub transactions_committed: u64,
+    pub transactions_aborted: u64,
 }
 
 pub struct Pipeline {
@@ -78,6 +86,8 @@ pub struct Pipeline {
     committing: Option<Committing>,
     commit_began: Instant,
     commit_times: CommitTimes,
+    /// The same durations for /metrics (a no-op without --metrics-addr).
+    commit_seconds: metrics::Histogram,
     /// With `--emit update`: how often changed windows send a revision, and when they last did.
     update_interval: Duration,
     last_updates: Instant,
@@ -184,6 +194,7 @@ impl Pipeline {
             committing: None,
             commit_began: Instant::now(),
             commit_times: CommitTimes::default(),
+            commit_seconds: metrics::histogram!(super::metrics::COMMIT_DURATION),
             update_interval: settings.update_interval,
             last_updates: Instant::now(),
         }
@@ -431,7 +442,9 @@ impl Pipeline {
         };
         self.end(consumer, committing, wait)?;
         if self.committing.is_none() {
-            self.commit_times.record(self.commit_began.elapsed());
+            let took = self.commit_began.elapsed();
+            self.commit_times.record(took);
+            self.commit_seconds.record(took.as_secs_f64());
         }
         Ok(())
     }
@@ -529,6 +542,7 @@ impl Pipeline {
     /// Partitions arrive: restore each from its checkpoint and start it at its replay offset.
     pub fn assign(&mut self, consumer: &BaseConsumer<JobContext>, tpl: &mut TopicPartitionList) {
         let notes = self.restore(consumer, tpl);
+        self.counters.assigned += 1;
         tracing::info!(target: LOG, "📥 Partitions assigned: {}", notes.join(", "));
     }
 
@@ -604,6 +618,7 @@ impl Pipeline {
             gone.push(e.partition().to_string());
         }
         if !gone.is_empty() {
+            self.counters.revoked += 1;
             tracing::info!(target: LOG, "📤 Partitions revoked: {}", gone.join(", "));
         }
     }
@@ -664,6 +679,9 @@ impl Pipeline {
             counters: self.counters,
             watermarks: self.engine.watermarks(),
             open_windows: self.engine.open_windows(),
+            dead_letters: self.sink.dead_letters(),
+            transactions_committed: self.sink.commit_times.count(),
+            transactions_aborted: self.sink.aborted(),
         }
     }
 }

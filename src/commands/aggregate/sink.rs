@@ -245,6 +245,10 @@ pub struct Sink {
     /// committing.
     pub offsets_times: CommitTimes,
     pub commit_times: CommitTimes,
+    /// Dead letters sent, by reason, in the order the reasons first came.
+    dead_letters: Vec<(&'static str, u64)>,
+    /// Transactions aborted, by the job or (a producer replaced) by the coordinator.
+    aborted: u64,
 }
 
 impl Sink {
@@ -281,6 +285,8 @@ impl Sink {
             sent: 0,
             offsets_times: CommitTimes::default(),
             commit_times: CommitTimes::default(),
+            dead_letters: Vec::new(),
+            aborted: 0,
         })
     }
 
@@ -381,6 +387,16 @@ impl Sink {
         self.broken = true;
     }
 
+    /// Dead letters sent so far, by reason.
+    pub fn dead_letters(&self) -> Vec<(&'static str, u64)> {
+        self.dead_letters.clone()
+    }
+
+    /// Transactions aborted so far.
+    pub fn aborted(&self) -> u64 {
+        self.aborted
+    }
+
     /// The number of the last output record sent.
     pub fn last_sent(&self) -> u64 {
         self.sent
@@ -418,7 +434,11 @@ impl Sink {
 
     /// The original key and value, and headers saying why and where from. A value (or key)
     /// too large for the dead-letter topic is cut to fit, and the headers say so.
-    pub fn dead_letter(&mut self, msg: &Input<'_>, reason: &str, message: &str) {
+    pub fn dead_letter(&mut self, msg: &Input<'_>, reason: &'static str, message: &str) {
+        match self.dead_letters.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.dead_letters.push((reason, 1)),
+        }
         let partition = msg.partition.to_string();
         let offset = msg.offset.to_string();
         let header = |key, value| Header {
@@ -641,7 +661,10 @@ impl Sink {
                 }
             };
             match aborted {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.aborted += 1;
+                    break;
+                }
                 Err(KafkaError::Transaction(e)) if e.is_fatal() => {
                     self.replace(&e)?;
                     break;
@@ -702,6 +725,10 @@ impl Sink {
 
     /// A new producer (and transaction thread) in place of the current one.
     fn renew(&mut self) -> anyhow::Result<()> {
+        // The coordinator aborts what the old producer had open.
+        if self.in_transaction {
+            self.aborted += 1;
+        }
         self.drop_waiting();
         self.in_flight = None;
         self.txn = start(&self.config, self.transactional, self.timeout, &self.stop)?;

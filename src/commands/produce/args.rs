@@ -96,6 +96,9 @@ pub struct Flags {
     /// numbers.
     #[arg(long)]
     sequence: bool,
+
+    #[command(flatten)]
+    metrics: crate::metrics::Flag,
 }
 
 impl CrossCheck for Flags {
@@ -154,6 +157,7 @@ pub struct Settings {
     pub(super) delivery_timeout: Duration,
     pub(super) flush_timeout: Duration,
     pub(super) sequence: bool,
+    pub(super) metrics: Option<crate::metrics::Address>,
 }
 
 impl Settings {
@@ -184,6 +188,7 @@ impl Settings {
             delivery_timeout: args.delivery_timeout,
             flush_timeout: args.flush_timeout,
             sequence: args.sequence,
+            metrics: args.metrics.metrics_addr,
         })
     }
 }

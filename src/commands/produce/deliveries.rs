@@ -31,7 +31,14 @@ pub struct Deliveries {
     failed: AtomicU64,
     log_each: bool,
     failures: Mutex<Failures>,
+    /// With --metrics-addr: the latency of the deliveries timed (see `TIMED_EVERY`).
+    latency: Option<metrics::Histogram>,
 }
+
+/// At a high rate, one delivery in this many is timed (the record numbers divisible by it):
+/// a clock read and a histogram sample for each would cost the hot path more than the
+/// counting it does. At a human pace every delivery is timed.
+pub const TIMED_EVERY: usize = 64;
 
 /// The numbers of the records that failed, by what is known of them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -43,8 +50,9 @@ pub struct Failures {
 }
 
 impl Deliveries {
-    pub fn new(log_each: bool) -> Self {
+    pub fn new(log_each: bool, measured: bool) -> Self {
         Deliveries {
+            latency: measured.then(|| metrics::histogram!(super::metrics::DELIVERY_LATENCY)),
             observer: Observer::default(),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -86,6 +94,14 @@ impl ProducerContext for Deliveries {
         match result {
             Ok(msg) => {
                 let n = self.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(latency) = &self.latency {
+                    if self.log_each || number % TIMED_EVERY == 0 {
+                        if let Some(created) = msg.timestamp().to_millis() {
+                            let ms = (record::now_millis() - created).max(0);
+                            latency.record(ms as f64 / 1000.0);
+                        }
+                    }
+                }
                 if self.log_each {
                     log_delivery(msg.payload(), msg.partition(), msg.offset());
                     if n % STATS_EVERY == 0 {
@@ -100,6 +116,7 @@ impl ProducerContext for Deliveries {
             }
             Err((err, msg)) => {
                 let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                super::metrics::failed(err);
                 let number = number as u64;
                 // SAFETY: the message is valid for the duration of the callback.
                 let status = unsafe { rdsys::rd_kafka_message_status(msg.ptr()) };

@@ -5,6 +5,7 @@ mod args;
 mod backfill;
 mod deliveries;
 mod input;
+mod metrics;
 mod pace;
 mod report;
 mod source;
@@ -37,6 +38,11 @@ use status::Status;
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let settings = Settings::from_args(args)?;
+    // Before Kafka is contacted: an address in use stops the run at once.
+    if let Some(address) = &settings.metrics {
+        crate::metrics::serve(address, metrics::HISTOGRAMS)?;
+        tracing::info!(target: LOG, "📊 Metrics at {}", address.url());
+    }
     let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
     run_on(&kafka, &settings, global.terminal, &stop).map(|_| ())
@@ -66,7 +72,10 @@ pub fn run_on(
     };
     let producer: BaseProducer<Deliveries> = kafka
         .producer_config(profile, settings.delivery_timeout)
-        .create_client(Deliveries::new(settings.pace.is_human()))
+        .create_client(Deliveries::new(
+            settings.pace.is_human(),
+            settings.metrics.is_some(),
+        ))
         .context("creating the Kafka producer")?;
     check_topic(kafka, settings)?;
     producer.context().observer.connected();
@@ -144,6 +153,10 @@ fn send_loop(
     let started = Instant::now();
     let mut pacer = Pacer::new(settings.pace, started);
     let mut status = Status::new(settings.pace.is_human(), settings.count, terminal.live);
+    let mut published = settings
+        .metrics
+        .as_ref()
+        .map(|_| metrics::Publisher::new(started));
     let mut payload = Vec::with_capacity(128);
     let mut number = String::with_capacity(20);
     let mut generated: u64 = 0;
@@ -157,6 +170,9 @@ fn send_loop(
         }
         if let Some(wait) = pacer.wait(Instant::now()) {
             producer.poll(wait.min(Duration::from_millis(100)));
+            if let Some(p) = published.as_mut() {
+                p.update(generated, producer.context());
+            }
             continue;
         }
         // The record's Kafka timestamp is its send time, whatever its event time: a
@@ -196,6 +212,9 @@ fn send_loop(
         // Serving delivery reports often keeps the queue short; every send is too often.
         if generated % 256 == 0 || settings.pace.is_human() {
             producer.poll(Duration::ZERO);
+            if let Some(p) = published.as_mut() {
+                p.update(generated, producer.context());
+            }
         }
         status.update(generated, producer.context());
     }
@@ -248,6 +267,9 @@ fn finish(
         // A purged record gets a failed delivery report, so it is counted and logged.
         producer.purge(PurgeConfig::default().queue().inflight());
         let _ = kafka::flush(producer, Duration::from_secs(1));
+    }
+    if settings.metrics.is_some() {
+        metrics::publish(generated, deliveries);
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let (delivered, failed) = (deliveries.delivered(), deliveries.failed());
