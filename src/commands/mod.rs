@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod cluster;
 pub mod common;
 pub mod completions;
+pub mod dashboard;
 pub mod demo;
 pub mod demo_partitions;
 pub mod man;

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod compose;
 mod ctrl_c;
+mod dashboard;
 mod demo;
 mod demo_partitions;
 mod exactly_once;
