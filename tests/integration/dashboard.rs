@@ -578,3 +578,47 @@ fn the_health_panel_and_the_candles_match_a_real_aggregate_run() {
         .signal_and_wait(libc::SIGINT, Duration::from_secs(60))
         .assert_code(0);
 }
+
+#[test]
+fn the_demo_serves_the_dashboard_of_its_embedded_cluster() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = stockstream();
+    cmd.args(["demo", "--dashboard", &listen, "--duration", "15s"])
+        .args(["--interval", "20ms", "--window", "1s"]);
+    let demo = Running::spawn(cmd);
+    wait_for_port(port, Duration::from_secs(30), "the demo's dashboard");
+    let deadline = Instant::now() + SHOWN_WITHIN;
+    let state = loop {
+        let (status, body) = get(port, "/api/state");
+        assert!(status.contains("200"), "{status}");
+        let state: Value = serde_json::from_str(&body).expect("the board as JSON");
+        let bars_of_all = SYMBOLS.iter().all(|s| {
+            state["candles"][s]
+                .as_array()
+                .is_some_and(|bars| !bars.is_empty())
+        });
+        if bars_of_all && state["ticks"].as_array().map(Vec::len) == Some(7) {
+            break state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no bars and ticks of every symbol within {SHOWN_WITHIN:?}: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(state["about"]["topic"], "stock_aggregates");
+    assert_eq!(state["about"]["group"], "stockstream-demo");
+    assert_eq!(state["health"]["input"]["state"], "ok", "{state}");
+    let (_, page) = get(port, "/");
+    assert!(page.contains(r#"<script src="/app.js">"#), "{page}");
+    let run = demo.wait(Duration::from_secs(60));
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains(&format!("Dashboard on http://{listen}/")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Dashboard stopped"), "{}", run.stderr);
+}

@@ -59,10 +59,9 @@ pub struct Args {
     dead_letters: Option<TopicName>,
 }
 
-/// What the dashboard reads and where it serves.
+/// What the dashboard reads.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub listen: SocketAddr,
     pub topic: String,
     pub input: String,
     pub group: String,
@@ -73,7 +72,6 @@ impl Settings {
     pub fn from_args(args: Args) -> Self {
         let input = args.input.to_string();
         Settings {
-            listen: args.listen,
             topic: args.topic.to_string(),
             dead_letters: args
                 .dead_letters
@@ -85,9 +83,9 @@ impl Settings {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let listener = listen(args.listen)?;
     let settings = Settings::from_args(args);
     let kafka = Kafka::new(&global.connection)?;
-    let listener = listen(settings.listen)?;
     let stop = signals::install()?;
     serve(&kafka, &settings, listener, &stop)
 }
