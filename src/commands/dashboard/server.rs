@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
 use super::hub::{Hub, Message};
@@ -108,8 +107,12 @@ async fn state(State(app): State<App>) -> impl IntoResponse {
     )
 }
 
-/// One browser's stream: the board first, then every change.
-async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// How often an idle stream says it is alive, so that proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One browser's stream of server-sent events: the board first, then every change. The
+/// events are framed once by the hub and shared by every stream (no per-stream copy).
+async fn events(State(app): State<App>) -> impl IntoResponse {
     let (first, changes) = app.hub.subscribe();
     let stream = Changes {
         hub: app.hub,
@@ -117,26 +120,29 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, 
         closed: app.closed,
         pending: Some(first),
     };
-    let events = futures_util::stream::unfold(stream, |mut s| async move {
-        let message = s.next().await?;
-        Some((
-            Ok(Event::default().event(message.kind).data(&message.data)),
-            s,
-        ))
+    let body = futures_util::stream::unfold(stream, |mut s| async move {
+        let frame = s.next().await?;
+        Some((Ok::<_, Infallible>(frame), s))
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    (
+        [
+            (CONTENT_TYPE, "text/event-stream"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
 }
 
 struct Changes {
     hub: Arc<Hub>,
-    changes: broadcast::Receiver<Arc<Message>>,
+    changes: broadcast::Receiver<Message>,
     closed: watch::Receiver<bool>,
-    pending: Option<Arc<Message>>,
+    pending: Option<Message>,
 }
 
 impl Changes {
     /// The next event; `None` once the dashboard stops.
-    async fn next(&mut self) -> Option<Arc<Message>> {
+    async fn next(&mut self) -> Option<Message> {
         if let Some(first) = self.pending.take() {
             return Some(first);
         }
@@ -152,6 +158,7 @@ impl Changes {
                 Err(broadcast::error::RecvError::Closed) => None,
             },
             _ = self.closed.wait_for(|closed| *closed) => None,
+            () = tokio::time::sleep(KEEP_ALIVE) => Some(Bytes::from_static(b": alive\n\n")),
         }
     }
 }
