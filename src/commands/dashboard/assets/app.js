@@ -234,6 +234,7 @@
     ctx.fillStyle = COLORS.text;
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
+    const lastY = y(last.close);
     for (let k = 0; k <= 4; k++) {
       const p = lo + (hi - lo) * (k / 4);
       const yy = Math.round(y(p)) + 0.5;
@@ -241,7 +242,8 @@
       ctx.moveTo(0, yy);
       ctx.lineTo(plotW, yy);
       ctx.stroke();
-      ctx.fillText(fmt(p, 2), plotW + 4, yy);
+      // The last close is marked on the axis below: no label under it.
+      if (Math.abs(yy - lastY) > 12) ctx.fillText(fmt(p, 2), plotW + 4, yy);
     }
 
     // Volume.
@@ -288,7 +290,6 @@
     ctx.lineWidth = 1;
 
     // The last close, marked on the axis.
-    const lastY = y(last.close);
     ctx.fillStyle = last.close >= last.open ? COLORS.up : COLORS.down;
     ctx.fillRect(plotW + 1, lastY - 7, axis - 1, 14);
     ctx.fillStyle = "#11151c";
@@ -350,12 +351,13 @@
       const tr = document.createElement("tr");
       tr.dataset.symbol = s;
       tr.dataset.price = String(t.price);
-      const when = new Date(t.timestamp * 1000).toISOString().replace("T", " ").slice(0, 23);
-      for (const text of [s, fmt(t.price, 2), fmt(t.volume, 0), when]) {
+      const when = new Date(t.timestamp * 1000).toISOString();
+      for (const text of [s, fmt(t.price, 2), fmt(t.volume, 0), when.slice(11, 23)]) {
         const td = document.createElement("td");
         td.textContent = text;
         tr.appendChild(td);
       }
+      tr.title = when;
       return tr;
     });
     $("#ticks tbody").replaceChildren(...rows);
