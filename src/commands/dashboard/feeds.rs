@@ -4,6 +4,7 @@
 //! happens: no broker, no topic, a topic that appears later, a broker that comes back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
@@ -123,7 +124,9 @@ fn assigned(
 }
 
 /// Hands each record read to `take` (and `None` when a poll found nothing), until a stop,
-/// or until a look finds the topic's partitions changed or the cluster silent.
+/// or until a look finds the topic's partitions changed or the cluster silent. The looks
+/// (a metadata request every few seconds) run on a thread of their own: the reader never
+/// stops polling for one, so no bar waits behind a slow answer.
 fn read_while_unchanged(
     topic: &Topic,
     ends: &[Ends],
@@ -134,26 +137,41 @@ fn read_while_unchanged(
     take: &mut impl FnMut(Option<&BorrowedMessage<'_>>),
 ) {
     let partitions: Vec<i32> = ends.iter().map(|e| e.partition).collect();
-    let mut looked = Instant::now();
-    while !stop.requested() {
-        match topic.consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => take(Some(&m)),
-            Some(Err(e)) if Topic::gone(&e) => return,
-            Some(Err(e)) => {
-                tracing::debug!(target: super::LOG, "reading `{}`: {e}", topic.name);
-                take(None);
-            }
-            None => take(None),
-        }
-        if looked.elapsed() >= LOOK_AGAIN {
-            looked = Instant::now();
-            let seen = topic.look();
-            hub.feed(source, topic.feed(&seen, missing));
-            if seen != Seen::Partitions(partitions.clone()) {
-                return;
+    let over = AtomicBool::new(false);
+    let watch = || {
+        let mut looked = Instant::now();
+        while !over.load(Ordering::Relaxed) && !stop.requested() {
+            std::thread::sleep(Duration::from_millis(50));
+            if looked.elapsed() >= LOOK_AGAIN {
+                looked = Instant::now();
+                let seen = topic.look();
+                hub.feed(source, topic.feed(&seen, missing));
+                if seen != Seen::Partitions(partitions.clone()) {
+                    over.store(true, Ordering::Relaxed);
+                }
             }
         }
-    }
+    };
+    std::thread::scope(|scope| {
+        let watching = std::thread::Builder::new()
+            .name("dashboard-look".into())
+            .spawn_scoped(scope, watch);
+        if watching.is_err() {
+            return;
+        }
+        while !over.load(Ordering::Relaxed) && !stop.requested() {
+            match topic.consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => take(Some(&m)),
+                Some(Err(e)) if Topic::gone(&e) => break,
+                Some(Err(e)) => {
+                    tracing::debug!(target: super::LOG, "reading `{}`: {e}", topic.name);
+                    take(None);
+                }
+                None => take(None),
+            }
+        }
+        over.store(true, Ordering::Relaxed);
+    });
 }
 
 /// Samples the input topic every second: ticks/s from its end offsets, the aggregate group's
