@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::ClientConfig;
 
@@ -110,6 +112,35 @@ fn stream(address: &str, ready: &Barrier, done: &AtomicBool) -> Vec<(usize, Inst
     arrived
 }
 
+/// The reference: a plain consumer of the bars topic on the same broker, read committed as
+/// the dashboard reads, noting when each bar arrives, until `done`.
+fn plain_consumer(brokers: &str, topic: &str, done: &AtomicBool) -> Vec<(usize, Instant)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "dashboard-load-reference")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "latest")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribing");
+    let mut arrived = Vec::new();
+    while !done.load(Ordering::Relaxed) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let at = Instant::now();
+            if let Some(n) = m
+                .payload()
+                .and_then(|p| std::str::from_utf8(p).ok())
+                .and_then(number)
+            {
+                arrived.push((n, at));
+            }
+        }
+    }
+    arrived
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -185,10 +216,17 @@ fn main() {
                 .expect("a stream thread")
         })
         .collect();
+    let reference = {
+        let (brokers, topic, done) = (brokers.clone(), topic.clone(), Arc::clone(&done));
+        std::thread::spawn(move || plain_consumer(&brokers, &topic, &done))
+    };
     ready.wait();
+    let took = opened.elapsed();
+    // The reference consumer's group settles meanwhile.
+    std::thread::sleep(Duration::from_secs(5));
     println!(
         "{clients} streams open, each with its snapshot ({history} bars), in {:.2}s; after: {}",
-        opened.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
         pid.map_or("(no pid)".to_string(), |p| memory(p))
     );
 
@@ -241,6 +279,16 @@ fn main() {
         .iter()
         .filter_map(|(i, at)| Some(ms(at.saturating_duration_since(first[*i]?))))
         .collect();
+    let mut plain: Vec<f64> = reference
+        .join()
+        .expect("the reference consumer")
+        .into_iter()
+        .filter_map(|(n, at)| {
+            let i = n.checked_sub(history)?;
+            Some(ms(at.saturating_duration_since(*sent.get(i)?)))
+        })
+        .collect();
+    plain.sort_by(f64::total_cmp);
     path.sort_by(f64::total_cmp);
     fan_out.sort_by(f64::total_cmp);
     delays.sort_by(f64::total_cmp);
@@ -258,6 +306,13 @@ fn main() {
         percentile(&path, 99.0),
         percentile(&fan_out, 50.0),
         percentile(&fan_out, 99.0)
+    );
+    println!(
+        "  reference, a plain read_committed consumer of the same topic in the same run: {} bars, produce to receipt p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        plain.len(),
+        percentile(&plain, 50.0),
+        percentile(&plain, 99.0),
+        plain.last().copied().unwrap_or(f64::NAN)
     );
     if let Some(p) = pid {
         println!(
