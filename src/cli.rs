@@ -6,7 +6,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::commands::{
-    aggregate, cluster, completions, consume, demo, group, man, produce, profile, topic,
+    aggregate, cluster, completions, consume, dashboard, demo, group, man, produce, profile, topic,
 };
 use crate::global::Global;
 use crate::kafka::{Connection, Setting, SettingParser};
@@ -188,6 +188,8 @@ pub enum Command {
     /// Run produce and aggregate side by side in one process, on an embedded cluster: no
     /// Kafka needed (or on a real one with --brokers).
     Demo(demo::Args),
+    /// A web page of live candlesticks per symbol, the last ticks and the pipeline's health.
+    Dashboard(dashboard::Args),
     /// The named clusters of the profiles file (see --profile).
     #[command(subcommand)]
     Profile(profile::Command),

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         cli::Command::Consume(args) => commands::consume::run(args, &global),
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &global),
         cli::Command::Demo(args) => commands::demo::run(args, &global),
+        cli::Command::Dashboard(args) => commands::dashboard::run(args, &global),
         cli::Command::Profile(command) => commands::profile::run(command, &global),
         cli::Command::Completions(args) => {
             commands::completions::run(&args, cli::Cli::definition())

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod common;
 pub mod completions;
 pub mod consume;
+pub mod dashboard;
 pub mod demo;
 pub mod demo_partitions;
 pub mod group;

@@ -246,6 +246,33 @@ impl Kafka {
             .set("fetch.queue.backoff.ms", "1");
         self.finish(cfg)
     }
+
+    /// A consumer that only looks (the dashboard): partitions assigned by hand, so never a
+    /// member of `group` and never committing to it (librdkafka assigns only in a group; the
+    /// group's committed offsets can be read), topics never created by asking for them.
+    /// `committed_only`: read only what committed transactions wrote (bars, dead letters).
+    pub fn looking_consumer_config(&self, group: &str, committed_only: bool) -> ClientConfig {
+        let mut cfg = self.base();
+        cfg.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false")
+            .set("fetch.wait.max.ms", "100")
+            // A broker that comes back is found again within seconds, not librdkafka's
+            // default of up to ten.
+            .set("reconnect.backoff.max.ms", "2000")
+            .set(
+                "isolation.level",
+                if committed_only {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
+            );
+        self.finish(cfg)
+    }
 }
 
 #[cfg(test)]

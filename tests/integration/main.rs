@@ -10,6 +10,7 @@ mod cluster;
 mod compose;
 mod consume;
 mod ctrl_c;
+mod dashboard;
 mod demo;
 mod demo_partitions;
 mod exactly_once;

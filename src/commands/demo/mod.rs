@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 
-use super::{aggregate, produce};
+use super::{aggregate, dashboard, produce};
 use crate::flags::positive_duration;
 use crate::global::Global;
 use crate::numbers::{count, thousands};
@@ -30,7 +30,8 @@ const EXAMPLES: &str = "\
 Examples:
   stockstream demo                             # on an embedded cluster; Ctrl+C stops
   stockstream demo --duration 30s --seed 7     # a reproducible 30-second run
-  stockstream demo -b localhost:9092           # on a real Kafka, exactly-once";
+  stockstream demo -b localhost:9092           # on a real Kafka, exactly-once
+  stockstream demo --dashboard                 # and live candlesticks on http://127.0.0.1:8050/";
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
@@ -55,6 +56,16 @@ pub struct Args {
     /// With --brokers: how long to wait for the cluster to answer at start.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     timeout: Duration,
+
+    /// Also serve the dashboard (live candlesticks, last ticks, health) of the demo's topics
+    /// on this address (IP:PORT) while it runs.
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8050"
+    )]
+    dashboard: Option<std::net::SocketAddr>,
 }
 
 /// Allowed lateness and idle timeout of the demo's aggregate: short, so bars come soon and
@@ -130,6 +141,8 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     // The flags are checked before any cluster is touched, and settled once the cluster
     // has said whether the input topic is new.
     let (_, checked) = settings(&Plan::new(&args, embedded, embedded))?;
+    // A taken address fails the demo before anything starts.
+    let listener = args.dashboard.map(dashboard::listen).transpose()?;
     let ctrl_c = signals::install()?;
     let cluster = if embedded {
         let topics = [&checked.topic, &checked.output_topic, &checked.dlq_topic];
@@ -161,6 +174,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         global.terminal,
         &ctrl_c,
         args.duration,
+        listener.map(|l| (board_of(&aggregate), l)),
     );
     // Every client is gone by now: the embedded cluster may stop.
     drop(cluster);
@@ -179,9 +193,20 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The dashboard of the demo's own topics and group.
+fn board_of(aggregate: &aggregate::Settings) -> dashboard::Settings {
+    dashboard::Settings {
+        topic: aggregate.output_topic.clone(),
+        input: aggregate.topic.clone(),
+        group: aggregate.group.clone(),
+        dead_letters: aggregate.dlq_topic.clone(),
+    }
+}
+
 /// Runs the producer and the aggregate on threads of their own until `duration` or Ctrl+C
 /// (or until one of them fails); then stops the producer, gives the aggregate the time its
-/// last windows need to close (unless Ctrl+C came, or comes meanwhile), and stops it.
+/// last windows need to close (unless Ctrl+C came, or comes meanwhile), and stops it. The
+/// dashboard, if asked for, serves meanwhile and stops last.
 fn side_by_side(
     cluster: &Cluster,
     produce: &produce::Settings,
@@ -189,10 +214,28 @@ fn side_by_side(
     terminal: Terminal,
     ctrl_c: &Stop,
     duration: Option<Duration>,
+    board: Option<(dashboard::Settings, std::net::TcpListener)>,
 ) -> anyhow::Result<(produce::Sent, aggregate::Counters)> {
     let kafka = cluster.kafka();
     let (stop_producer, stop_aggregate) = (Stop::default(), Stop::default());
+    let stop_dashboard = Stop::default();
     std::thread::scope(|scope| {
+        let serving = match board {
+            Some((settings, listener)) => {
+                let stop = &stop_dashboard;
+                Some(
+                    std::thread::Builder::new()
+                        .name("dashboard".into())
+                        .spawn_scoped(scope, move || {
+                            dashboard::serve(kafka, &settings, listener, stop)
+                        })
+                        .context("starting the dashboard thread")?,
+                )
+            }
+            None => None,
+        };
+        // However the demo ends, the dashboard ends with it.
+        let _stops_the_dashboard = OnDrop(|| stop_dashboard.request());
         let aggregating = std::thread::Builder::new()
             .name("aggregate".into())
             .spawn_scoped(scope, || {
@@ -228,8 +271,21 @@ fn side_by_side(
         }
         stop_aggregate.request();
         let counters = joined(aggregating, "aggregate");
+        stop_dashboard.request();
+        if let Some(serving) = serving {
+            joined(serving, "dashboard")?;
+        }
         Ok((sent?, counters?))
     })
+}
+
+/// Runs its closure when dropped: on every way out of a scope, `?` included.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }
 
 fn joined<T>(handle: ScopedJoinHandle<'_, anyhow::Result<T>>, what: &str) -> anyhow::Result<T> {
@@ -251,6 +307,7 @@ mod tests {
             duration: None,
             seed: Some(7),
             timeout: Duration::from_secs(10),
+            dashboard: None,
         };
         for (embedded, fresh) in [(true, true), (false, true), (false, false)] {
             let (_, aggregate) = settings(&Plan::new(&args, embedded, fresh)).unwrap();

@@ -250,3 +250,8 @@ pub fn stacks(pid: u32) -> String {
         Err(e) => format!("(no stacks: gdb could not run: {e})"),
     }
 }
+
+/// A loopback port free at the call, for a server a test starts.
+pub fn free_port() -> u16 {
+    broker::free_port()
+}
