@@ -115,6 +115,26 @@ pub struct Wire<S> {
 }
 
 impl Bar {
+    /// A record of the bars topic read back (the inverse of `to_json`); `None` for anything
+    /// that is not one.
+    pub fn from_json(payload: &[u8]) -> Option<Bar> {
+        let w: Wire<String> = serde_json::from_slice(payload).ok()?;
+        Some(Bar {
+            symbol: Symbol::from_wire(&w.symbol)?,
+            window_start: unix_ms(&w.window_start)?,
+            window_end: unix_ms(&w.window_end)?,
+            open: w.open,
+            high: w.high,
+            low: w.low,
+            close: w.close,
+            volume: w.volume,
+            trades: w.trades,
+            vwap: w.vwap,
+            avg_price: w.avg_price,
+            is_final: w.is_final,
+        })
+    }
+
     /// The output record: `{"symbol":"AAPL","window_start":"2026-11-26T10:50:00Z",…,"final":true}`.
     pub fn to_json(&self) -> Vec<u8> {
         let wire = Wire {
@@ -137,6 +157,13 @@ impl Bar {
 }
 
 /// Unix milliseconds as RFC 3339 UTC; milliseconds only when the time has them.
+/// An RFC 3339 time as Unix milliseconds: the inverse of `rfc3339`.
+pub fn unix_ms(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 pub fn rfc3339(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {

@@ -13,37 +13,6 @@ use crate::record::{StockRecord, Symbol};
 /// records, whatever the topic holds).
 pub const HISTORY: usize = 300;
 
-/// The bar of one record of the bars topic (`aggregate`'s wire format); `None` for
-/// anything that is not one: the page shows what aggregate wrote and skips what it cannot
-/// draw.
-pub fn bar_of(payload: &[u8]) -> Option<Bar> {
-    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let price = |key: &str| v.get(key)?.as_f64().filter(|p| p.is_finite());
-    let count = |key: &str| v.get(key)?.as_u64();
-    let time = |key: &str| unix_ms(v.get(key)?.as_str()?);
-    Some(Bar {
-        symbol: Symbol::from_wire(v.get("symbol")?.as_str()?)?,
-        window_start: time("window_start")?,
-        window_end: time("window_end")?,
-        open: price("open")?,
-        high: price("high")?,
-        low: price("low")?,
-        close: price("close")?,
-        volume: count("volume")?,
-        trades: count("trades")?,
-        vwap: price("vwap"),
-        avg_price: price("avg_price")?,
-        is_final: v.get("final")?.as_bool()?,
-    })
-}
-
-/// An RFC 3339 time as Unix milliseconds.
-fn unix_ms(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 /// How one source of the page is doing, said so a person knows what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Feed {
@@ -200,7 +169,7 @@ mod tests {
     #[test]
     fn a_bar_read_from_the_wire_is_the_bar_written() {
         let payload = bar("AAPL", "2026-01-01T00:00:00.500Z", 2.0, true);
-        let b = bar_of(&payload).unwrap();
+        let b = Bar::from_json(&payload).unwrap();
         assert_eq!(b.symbol, Symbol::AAPL);
         assert_eq!(b.window_start, 1_767_225_600_500);
         assert_eq!(b.window_end, 1_767_225_610_000);
@@ -218,15 +187,15 @@ mod tests {
             &bar("XXXX", "2026-01-01T00:00:00Z", 1.0, true),
             &bar("AAPL", "yesterday", 1.0, true),
         ] {
-            assert_eq!(bar_of(payload), None);
+            assert_eq!(Bar::from_json(payload), None);
         }
     }
 
     #[test]
     fn a_revision_replaces_the_candle_of_its_window() {
         let mut board = Board::default();
-        let first = bar_of(&bar("TSLA", "2026-01-01T00:00:00Z", 2.0, false)).unwrap();
-        let last = bar_of(&bar("TSLA", "2026-01-01T00:00:00Z", 2.5, true)).unwrap();
+        let first = Bar::from_json(&bar("TSLA", "2026-01-01T00:00:00Z", 2.0, false)).unwrap();
+        let last = Bar::from_json(&bar("TSLA", "2026-01-01T00:00:00Z", 2.5, true)).unwrap();
         assert!(board.bar(&first));
         assert!(board.bar(&last));
         // The same final bar again (at least once) and an older revision change nothing.
@@ -239,7 +208,7 @@ mod tests {
     #[test]
     fn only_the_newest_history_is_kept() {
         let mut board = Board::default();
-        let base = bar_of(&bar("META", "2026-01-01T00:00:00Z", 2.0, true)).unwrap();
+        let base = Bar::from_json(&bar("META", "2026-01-01T00:00:00Z", 2.0, true)).unwrap();
         for i in (0..HISTORY as i64 + 50).rev() {
             board.bar(&Bar {
                 window_start: base.window_start + i * 10_000,

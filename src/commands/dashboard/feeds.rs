@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer as _;
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 
-use super::board::{bar_of, Feed, FeedState, HISTORY};
+use super::board::{Feed, FeedState, HISTORY};
 use super::hub::{Hub, Source};
 use super::source::{pause, Ends, Seen, Topic};
+use crate::aggregate::bar::Bar;
 use crate::signals::Stop;
 
 /// How soon a missing topic or a silent cluster is asked again.
@@ -41,7 +42,7 @@ pub fn bars(topic: &Topic, hub: &Hub, stop: &Stop) {
             continue;
         };
         let mut take = |m: Option<&BorrowedMessage<'_>>| {
-            if let Some(bar) = m.and_then(|m| m.payload()).and_then(bar_of) {
+            if let Some(bar) = m.and_then(|m| m.payload()).and_then(Bar::from_json) {
                 hub.bar(&bar);
             }
         };

@@ -156,7 +156,7 @@ mod tests {
         assert!(empty.starts_with(b"event: snapshot\ndata: {"), "{empty:?}");
         assert!(empty.ends_with(b"}\n\n"), "{empty:?}");
         let payload = br#"{"symbol":"MSFT","window_start":"2026-01-01T00:00:00Z","window_end":"2026-01-01T00:00:10Z","open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":3,"trades":2,"vwap":1.25,"avg_price":1.25,"final":true}"#;
-        let bar = super::super::board::bar_of(payload).unwrap();
+        let bar = crate::aggregate::bar::Bar::from_json(payload).unwrap();
         hub.bar(&bar);
         hub.bar(&bar);
         let event = changes.try_recv().unwrap();
