@@ -18,6 +18,8 @@ Examples:
   stockstream topic create               # stock_prices, 5 partitions, on localhost:9092
   stockstream produce                    # one tick a second into it
   stockstream aggregate --window 10s     # 10-second bars into stock_aggregates
+  stockstream consume stock_aggregates   # read them back
+  stockstream dashboard                  # live candlesticks on http://127.0.0.1:8050
   stockstream --profile prod topic list  # a named cluster from the profiles file";
 
 /// Real-time stock-tick streaming on Apache Kafka.
@@ -171,7 +173,7 @@ pub enum Command {
     Produce(produce::Args),
     /// Aggregate ticks into event-time windowed bars per symbol (OHLC, VWAP, volume, trades).
     Aggregate(aggregate::Args),
-    /// Create, describe, list and delete topics.
+    /// Create, describe, list, alter and delete topics.
     #[command(subcommand)]
     Topic(topic::Command),
     /// The cluster: its id and brokers, and how many topics and partitions it holds.
