@@ -147,8 +147,10 @@ impl Kafka {
             .set("retry.backoff.ms", "5")
             .set("retry.backoff.max.ms", "20");
         if let Some(id) = transactional_id {
-            cfg.set("transactional.id", id)
-                .set("transaction.timeout.ms", "10000");
+            cfg.set("transactional.id", id).set(
+                "transaction.timeout.ms",
+                TRANSACTION_TIMEOUT.as_millis().to_string(),
+            );
         }
         self.finish(cfg)
     }
@@ -273,6 +275,18 @@ impl Kafka {
             );
         self.finish(cfg)
     }
+}
+
+/// How long a transaction of `aggregate` may stay open before its coordinator aborts it.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The transaction timeout a producer configuration asks for (`-X transaction.timeout.ms`
+/// wins over the default).
+pub fn transaction_timeout(config: &ClientConfig) -> Duration {
+    config
+        .get("transaction.timeout.ms")
+        .and_then(|ms| ms.parse().ok())
+        .map_or(TRANSACTION_TIMEOUT, Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod profile;
 mod reach;
 mod setting;
 
-pub use client::{CreateClient, Kafka, ProducerProfile};
+pub use client::{transaction_timeout, CreateClient, Kafka, ProducerProfile};
 pub use connection::Connection;
 pub use flush::{flush, flush_unless};
 pub(crate) use observer::observed_context;

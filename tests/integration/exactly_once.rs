@@ -259,6 +259,48 @@ fn one_of_two_instances_killed_the_other_takes_over() {
     );
 }
 
+/// Two instances given the same --instance-id fence each other's producer (one
+/// transactional id): one of them stops and says why instead of fencing back and forth,
+/// and the output stays exact.
+#[test]
+fn two_instances_with_one_instance_id_one_stops_and_says_why() {
+    let bootstrap = broker().bootstrap.clone();
+    let topic = unique("eos-twins");
+    create_topic_on(&bootstrap, &topic, 3);
+    let group = unique("g-twins");
+    let feed = feed(&bootstrap, &topic, 20);
+    let a = aggregate(&bootstrap, &topic, &group, "twin");
+    std::thread::sleep(Duration::from_secs(3));
+    let b = aggregate(&bootstrap, &topic, &group, "twin");
+    let jobs = check_or_explain(&bootstrap, &topic, feed, vec![a, b]);
+    let runs: Vec<Run> = jobs
+        .into_iter()
+        .map(|job| job.signal_and_wait(libc::SIGINT, Duration::from_secs(60)))
+        .collect();
+    let stopped: Vec<&Run> = runs
+        .iter()
+        .filter(|run| {
+            run.stderr
+                .contains("another instance with the same --instance-id took over")
+        })
+        .collect();
+    assert_eq!(
+        stopped.len(),
+        1,
+        "exactly one of the twins stops on being fenced:\n{}\n---\n{}",
+        runs[0].stderr,
+        runs[1].stderr
+    );
+    assert_ne!(stopped[0].code, Some(0), "{}", stopped[0].stderr);
+    assert!(
+        stopped[0]
+            .stderr
+            .contains("give every instance of a group its own --instance-id"),
+        "{}",
+        stopped[0].stderr
+    );
+}
+
 /// How the broker goes down under a running aggregate.
 enum BrokerFault {
     /// SIGTERM: a clean stop.

@@ -212,6 +212,13 @@ pub enum Outcome {
     NotCommitted,
 }
 
+/// Whether a fencing is a rival's doing rather than the coordinator's: a transaction open
+/// for at least the transaction timeout (counted from before the coordinator heard of it)
+/// may have been aborted for its age, which fences its producer too.
+fn by_rival(open_for: Option<Duration>, transaction_timeout: Duration) -> bool {
+    open_for.is_none_or(|open| open < transaction_timeout)
+}
+
 pub struct Sink {
     /// The producer, with the thread that makes its transaction calls.
     txn: Txn<Deliveries>,
@@ -225,8 +232,13 @@ pub struct Sink {
     broken: bool,
     timeout: Duration,
     stop: Stop,
-    /// When a producer of this job was last fenced.
+    /// When a producer of this job was last fenced by what looked like a rival.
     last_fenced: Option<Instant>,
+    /// When the open transaction began.
+    opened_at: Instant,
+    /// How long the coordinator lets a transaction stay open before it aborts it and
+    /// fences the producer (`transaction.timeout.ms`).
+    transaction_timeout: Duration,
     /// The largest record the dead-letter topic (and the producer) accepts, in bytes.
     dlq_max_bytes: usize,
     /// A record refused for good: the job must stop.
@@ -264,6 +276,7 @@ impl Sink {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000);
         let txn = start(&config, transactional, settings.timeout, &stop)?;
+        let transaction_timeout = kafka::transaction_timeout(&config);
         Ok(Sink {
             txn,
             config,
@@ -276,6 +289,8 @@ impl Sink {
             timeout: settings.timeout,
             stop,
             last_fenced: None,
+            opened_at: Instant::now(),
+            transaction_timeout,
             dlq_max_bytes: dlq_max_bytes.min(producer_max),
             refused: None,
             given_up: false,
@@ -339,6 +354,7 @@ impl Sink {
                 return;
             }
             self.in_transaction = true;
+            self.opened_at = Instant::now();
         }
         self.sent += 1;
         let seq = self.sent;
@@ -527,6 +543,7 @@ impl Sink {
                 return self.failed(e).map(|()| Some(Outcome::NotCommitted));
             }
             self.in_transaction = true;
+            self.opened_at = Instant::now();
         }
         let timeout = self.timeout;
         let reply = self.txn.submit(2 * timeout + STUCK_AFTER, move |p| {
@@ -683,25 +700,27 @@ impl Sink {
     /// A producer in a fatal state cannot go on: a new one with the same transactional id
     /// fences the old epoch (its transaction is aborted by the coordinator).
     ///
-    /// Being fenced usually means another instance took this id over, but a transaction
-    /// coordinator that restarted or timed a transaction out fences too. So one fencing is
-    /// answered with a new producer; a second within a minute means a live rival, and the
-    /// job stops instead of fencing it back and forth.
+    /// Being fenced means another instance took this id over, or that the coordinator
+    /// aborted a transaction left open past `transaction.timeout.ms` (while a broker it
+    /// needed was away) and bumped the producer's epoch. The second kind is answered with a
+    /// new producer however often it comes. So is one of the first kind; a second within a
+    /// minute means a live rival, and the job stops instead of fencing it back and forth.
     fn replace(&mut self, cause: &RDKafkaError) -> anyhow::Result<()> {
         let fenced = matches!(
             cause.code(),
             RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced
         );
-        let recently = self
-            .last_fenced
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
-        if fenced && recently {
-            bail!(
-                "this instance was fenced: another instance with the same --instance-id took over ({cause})\n  \
-                 hint: give every instance of a group its own --instance-id"
-            );
-        }
-        if fenced {
+        let open_for = self.in_transaction.then(|| self.opened_at.elapsed());
+        if fenced && by_rival(open_for, self.transaction_timeout) {
+            let recently = self
+                .last_fenced
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+            if recently {
+                bail!(
+                    "this instance was fenced: another instance with the same --instance-id took over ({cause})\n  \
+                     hint: give every instance of a group its own --instance-id"
+                );
+            }
             self.last_fenced = Some(Instant::now());
         }
         tracing::warn!(target: LOG, "the producer failed for good ({cause}); replacing it");
@@ -925,5 +944,15 @@ mod tests {
             fit_dead_letter(200, &headers(300), 10, 10),
             Fit { value: 0, key: 0 }
         );
+    }
+
+    #[test]
+    fn a_fencing_counts_as_a_rival_unless_the_transaction_outlived_its_timeout() {
+        let timeout = Duration::from_secs(10);
+        assert!(by_rival(None, timeout));
+        assert!(by_rival(Some(Duration::from_millis(200)), timeout));
+        assert!(by_rival(Some(Duration::from_millis(9_999)), timeout));
+        assert!(!by_rival(Some(timeout), timeout));
+        assert!(!by_rival(Some(Duration::from_secs(16)), timeout));
     }
 }
