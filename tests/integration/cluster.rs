@@ -321,12 +321,12 @@ fn live_feed(bootstrap: &str, topic: &str, stop: &Arc<AtomicBool>) -> JoinHandle
     })
 }
 
-/// Exactly-once aggregate (2 s windows, idle timeout 5 s) on a live feed into a new topic of
-/// three partitions, while `faults` strike; then the read_committed output must equal the
+/// Exactly-once aggregate (2 s windows, idle timeout `idle`) on a live feed into a new topic
+/// of three partitions, while `faults` strike; then the read_committed output must equal the
 /// independent model exactly (each bar once) and the dead letters each bad or late record
 /// once. The job must stop cleanly on SIGINT afterwards. `strike` gets the cluster, the input
 /// topic, the group and the job's transactional id.
-fn aggregate_through(name: &str, strike: impl FnOnce(&Cluster, &str, &str, &str)) {
+fn aggregate_through(name: &str, idle: &str, strike: impl FnOnce(&Cluster, &str, &str, &str)) {
     let cluster = faults();
     let b = cluster.bootstrap.clone();
     let topic = unique(name);
@@ -335,7 +335,7 @@ fn aggregate_through(name: &str, strike: impl FnOnce(&Cluster, &str, &str, &str)
     let instance = "node";
     let stop = Arc::new(AtomicBool::new(false));
     let feed = live_feed(&b, &topic, &stop);
-    let job = aggregate_idle(&b, &topic, &group, instance, "5s");
+    let job = aggregate_idle(&b, &topic, &group, instance, idle);
     std::thread::sleep(Duration::from_secs(8));
     let transactional_id = format!("stockstream-aggregate.{group}.{instance}");
     strike(&cluster, &topic, &group, &transactional_id);
@@ -372,7 +372,7 @@ fn kill_and_restart(cluster: &Cluster, n: i32, topic: &str, partition: i32, role
 
 #[test]
 fn exactly_once_aggregate_rides_out_the_input_leader_then_both_coordinators_killed() {
-    aggregate_through("cluster-eos-kills", |cluster, topic, group, txn| {
+    aggregate_through("cluster-eos-kills", "5s", |cluster, topic, group, txn| {
         let leader = cluster.leader(topic, 0);
         kill_and_restart(cluster, leader, topic, 0, "input leader");
         let (internal, partition) = cluster.transaction_coordinator(txn);
@@ -392,7 +392,14 @@ fn exactly_once_aggregate_rides_out_the_input_leader_then_both_coordinators_kill
 
 #[test]
 fn exactly_once_aggregate_rides_out_an_input_leader_frozen_past_its_session_timeout() {
-    aggregate_through("cluster-eos-freeze", |cluster, topic, _, _| {
+    // The feed's records for the frozen leader's partition wait in its producer behind the
+    // request in flight to the frozen node until that node answers again (at the latest
+    // when request.timeout.ms, 30 s, runs out), well past the new leader's election; meanwhile the new leader confirms the partition at its
+    // end. With a 5 s idle timeout the job then rightly takes the partition for idle,
+    // moves its watermark on, and the held-back records arrive late, which the model
+    // (no idleness) does not foresee. An idle timeout longer than that silence keeps the
+    // rule out of this test; the idle rule has tests of its own.
+    aggregate_through("cluster-eos-freeze", "45s", |cluster, topic, _, _| {
         let leader = cluster.leader(topic, 0);
         freeze_past_the_session_timeout(cluster, topic, 0, leader);
         // The thawed node learns it was fenced, catches up and rejoins every ISR.
