@@ -6,7 +6,8 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::commands::{
-    aggregate, cluster, completions, consume, dashboard, demo, group, man, produce, profile, topic,
+    aggregate, cluster, completions, consume, dashboard, demo, group, history, man, produce,
+    profile, store, topic,
 };
 use crate::global::Global;
 use crate::kafka::{Connection, Setting, SettingParser};
@@ -192,6 +193,10 @@ pub enum Command {
     Demo(demo::Args),
     /// A web page of live candlesticks per symbol, the last ticks and the pipeline's health.
     Dashboard(dashboard::Args),
+    /// Keep every bar in PostgreSQL, exactly once: a table that outlives the topic.
+    Store(store::Args),
+    /// Bars stored in PostgreSQL: some symbols over a time range, as stored or resampled.
+    History(history::Args),
     /// The named clusters of the profiles file (see --profile).
     #[command(subcommand)]
     Profile(profile::Command),

@@ -4,6 +4,7 @@ mod admin;
 mod aggregate;
 mod cli;
 mod commands;
+mod dead_letter;
 mod exit;
 mod flags;
 mod global;
@@ -13,6 +14,7 @@ mod market;
 mod metrics;
 mod numbers;
 mod partitioner;
+mod postgres;
 mod record;
 mod signals;
 mod stdout;
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         cli::Command::DemoPartitions(args) => commands::demo_partitions::run(args, &global),
         cli::Command::Demo(args) => commands::demo::run(args, &global),
         cli::Command::Dashboard(args) => commands::dashboard::run(args, &global),
+        cli::Command::Store(args) => commands::store::run(args, &global),
+        cli::Command::History(args) => commands::history::run(args, &global),
         cli::Command::Profile(command) => commands::profile::run(command, &global),
         cli::Command::Completions(args) => {
             commands::completions::run(&args, cli::Cli::definition())

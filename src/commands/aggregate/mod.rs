@@ -346,7 +346,9 @@ pub fn run_on(
     // (unless -X batch.size says otherwise).
     if config.get("batch.size").is_none() {
         let smallest = topics.dlq_max_bytes.min(topics.output_max_bytes);
-        let batch = smallest.saturating_sub(sink::RECORD_OVERHEAD).max(1);
+        let batch = smallest
+            .saturating_sub(crate::dead_letter::RECORD_OVERHEAD)
+            .max(1);
         config.set("batch.size", batch.min(1_000_000).to_string());
     }
     let sink = Sink::new(config, settings, topics.dlq_max_bytes, stop.clone())

@@ -25,7 +25,7 @@ use anyhow::{anyhow, bail, Context as _};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig,
 };
@@ -37,6 +37,7 @@ use super::txn::{Reply, Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
 use crate::aggregate::Bar;
+use crate::dead_letter::{DeadLetter, Source};
 use crate::exit::Failure;
 use crate::kafka::{self, CreateClient as _, Observer};
 use crate::record::Symbol;
@@ -145,10 +146,6 @@ fn refused_for_good(err: &KafkaError) -> bool {
         )
     )
 }
-
-/// Room a record needs besides its key, value and header bytes: the batch header (61
-/// bytes), the record's own varints, one per header, with a wide margin.
-pub const RECORD_OVERHEAD: usize = 512;
 
 /// Pause between attempts while the broker cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -455,37 +452,23 @@ impl Sink {
             Some((_, n)) => *n += 1,
             None => self.dead_letters.push((reason, 1)),
         }
-        let partition = msg.partition.to_string();
-        let offset = msg.offset.to_string();
-        let header = |key, value| Header {
-            key,
-            value: Some(value),
-        };
-        let mut headers = OwnedHeaders::new()
-            .insert(header("stockstream.error.reason", reason))
-            .insert(header("stockstream.error.message", message))
-            .insert(header(
-                "stockstream.source.topic",
-                self.source_topic.as_str(),
-            ))
-            .insert(header("stockstream.source.partition", partition.as_str()))
-            .insert(header("stockstream.source.offset", offset.as_str()));
-        let (value, key) = (msg.payload.unwrap_or_default(), msg.key.unwrap_or_default());
-        let fit = fit_dead_letter(self.dlq_max_bytes, &headers, key.len(), value.len());
-        let sizes = (value.len().to_string(), key.len().to_string());
-        if fit.value < value.len() || fit.key < key.len() {
-            headers = headers
-                .insert(header("stockstream.error.truncated", "true"))
-                .insert(header("stockstream.source.size", sizes.0.as_str()));
-            if fit.key < key.len() {
-                headers = headers.insert(header("stockstream.source.key_size", sizes.1.as_str()));
-            }
-        }
+        let letter = DeadLetter::new(
+            Source {
+                topic: &self.source_topic,
+                partition: msg.partition,
+                offset: msg.offset,
+                key: msg.key,
+                value: msg.payload,
+            },
+            reason,
+            message,
+            self.dlq_max_bytes,
+        );
         self.send(Outgoing {
             to: To::DeadLetters,
-            key: msg.key.map(|_| key[..fit.key].to_vec()),
-            payload: msg.payload.map(|_| value[..fit.value].to_vec()),
-            headers: Some(headers),
+            key: letter.key,
+            payload: letter.value,
+            headers: Some(letter.headers),
             timestamp: msg.timestamp,
             origin: Origin::DeadLetter {
                 partition: msg.partition,
@@ -834,34 +817,6 @@ fn gave_up() -> anyhow::Error {
     ))
 }
 
-/// How many bytes of a dead letter's value and key to keep.
-#[derive(Debug, PartialEq, Eq)]
-struct Fit {
-    value: usize,
-    key: usize,
-}
-
-/// Keeps as much of the value (then of the key) as fits `max_bytes` beside the headers,
-/// counting the two headers a cut adds.
-fn fit_dead_letter(max_bytes: usize, headers: &OwnedHeaders, key: usize, value: usize) -> Fit {
-    use rdkafka::message::Headers as _;
-    let header_bytes: usize = headers
-        .iter()
-        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
-        .sum();
-    let room = max_bytes.saturating_sub(header_bytes + RECORD_OVERHEAD);
-    if key + value <= room {
-        return Fit { value, key };
-    }
-    // Room for the headers a cut adds (truncated, the sizes); a key is kept up to 1 KiB.
-    let room = room.saturating_sub(100);
-    let key = key.min(1024).min(room);
-    Fit {
-        value: value.min(room - key),
-        key,
-    }
-}
-
 /// A producer, with transactions initialised (retried while the broker is unreachable).
 fn start(
     config: &ClientConfig,
@@ -907,44 +862,6 @@ fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(bytes: usize) -> OwnedHeaders {
-        OwnedHeaders::new().insert(Header {
-            key: "h",
-            value: Some(&vec![b'x'; bytes - 1][..]),
-        })
-    }
-
-    #[test]
-    fn a_dead_letter_that_fits_is_kept_whole() {
-        let whole = fit_dead_letter(1_000_000, &headers(200), 4, 70_000);
-        assert_eq!(
-            whole,
-            Fit {
-                value: 70_000,
-                key: 4
-            }
-        );
-    }
-
-    #[test]
-    fn a_large_value_is_cut_to_what_fits_beside_the_headers() {
-        let fit = fit_dead_letter(1_000_000, &headers(300), 4, 1_048_576);
-        assert_eq!(fit.key, 4);
-        assert_eq!(fit.value, 1_000_000 - 300 - 512 - 100 - 4);
-    }
-
-    #[test]
-    fn a_large_key_is_cut_too() {
-        let fit = fit_dead_letter(10_000, &headers(300), 50_000, 50_000);
-        assert_eq!(fit.key, 1024);
-        assert_eq!(fit.value, 10_000 - 300 - 512 - 100 - 1024);
-        // Headers that fill the whole topic limit leave nothing, and nothing underflows.
-        assert_eq!(
-            fit_dead_letter(200, &headers(300), 10, 10),
-            Fit { value: 0, key: 0 }
-        );
-    }
 
     #[test]
     fn a_fencing_counts_as_a_rival_unless_the_transaction_outlived_its_timeout() {

@@ -1,0 +1,365 @@
+//! `stockstream store`: every bar of the bars topic kept in PostgreSQL, exactly once. Bars
+//! are read read_committed and upserted in batches, each batch in one database transaction
+//! with the offsets it was read up to; the offsets are read back from the database when
+//! partitions are assigned, so a crash at any moment neither loses nor repeats a bar.
+//! Records that are not bars go to a dead-letter topic.
+
+mod context;
+mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+
+use crate::admin::Admin;
+use crate::aggregate::bar::{unix_ms, Wire};
+use crate::aggregate::Bar;
+use crate::dead_letter::Source;
+use crate::exit::Failure;
+use crate::global::Global;
+use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
+use crate::numbers::{count, thousands};
+use crate::postgres::Postgres;
+use crate::record::Symbol;
+use crate::signals::{self, Stop};
+use crate::topic_name::TopicName;
+use context::StoreContext;
+use writer::{Counts, Setup, Writer};
+
+/// The log target of every store line.
+const LOG: &str = "StockStore";
+
+const EXAMPLES: &str = "\
+Examples:
+  stockstream store --postgres postgres://stockstream:secret@127.0.0.1:5432/stockstream
+  stockstream store --postgres postgres://db.example.com/bars?sslmode=verify-full --topic bars-10s
+  stockstream store --postgres postgres://127.0.0.1/bars --group store-b   # a second, separate copy
+  (or set STOCKSTREAM_POSTGRES_URL once and leave --postgres out)";
+
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct Args {
+    /// PostgreSQL to write to: a URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE, TLS as
+    /// its sslmode says: disable, prefer, require, verify-ca, verify-full with sslrootcert)
+    /// or libpq's key=value settings. The password is never printed.
+    #[arg(
+        long,
+        env = "STOCKSTREAM_POSTGRES_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    postgres: String,
+
+    /// The bars topic to read (what `aggregate` writes).
+    #[arg(long, default_value = "stock_aggregates")]
+    topic: TopicName,
+
+    /// Consumer group: instances of one group share the partitions. Where each partition
+    /// stands is kept in PostgreSQL under this name (Kafka's commits are for monitoring).
+    #[arg(short, long, default_value = "stockstream-store")]
+    group: String,
+
+    /// Where records that are not bars go. Default: the topic's name with `.dlq`.
+    #[arg(long, value_name = "TOPIC")]
+    dlq_topic: Option<TopicName>,
+
+    /// Write once this many bars are waiting…
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    batch_size: usize,
+
+    /// …or once the oldest has waited this long.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms", value_name = "DURATION")]
+    batch_wait: Duration,
+
+    /// How long PostgreSQL may be unreachable (a restart, a failover) before the job stops;
+    /// meanwhile nothing is read.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s", value_name = "DURATION")]
+    postgres_patience: Duration,
+
+    /// Stop once every partition has been read to its end and nothing new came for this
+    /// long. Default: run until Ctrl+C.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    idle_timeout: Option<Duration>,
+
+    /// How often a progress line is logged.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
+    progress_interval: Duration,
+
+    /// The longest connecting to Kafka or PostgreSQL may take.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    timeout: Duration,
+}
+
+pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let stop = signals::install()?;
+    let pg = Postgres::new(&args.postgres, args.timeout)?;
+    let kafka = Kafka::new(&global.connection)?;
+    let topic = args.topic.as_str().to_string();
+    let dlq_topic = args
+        .dlq_topic
+        .as_ref()
+        .map_or_else(|| format!("{topic}.dlq"), |t| t.as_str().to_string());
+    let dlq_max_bytes = prepare_topics(&kafka, &topic, &dlq_topic, args.timeout)?;
+    let dlq: rdkafka::producer::BaseProducer<Observer> = kafka
+        .producer_config(
+            ProducerProfile::Latency,
+            args.timeout.max(Duration::from_secs(30)),
+        )
+        .create_client(Observer::default())
+        .context("creating the dead-letter producer")?;
+    let writer = Writer::new(Setup {
+        pg: pg.clone(),
+        group: args.group.clone(),
+        topic: topic.clone(),
+        patience: args.postgres_patience,
+        stop: stop.clone(),
+        dlq,
+        dlq_topic: dlq_topic.clone(),
+        dlq_max_bytes,
+    })?;
+    let writer = Arc::new(Mutex::new(writer));
+    tracing::info!(
+        target: LOG,
+        "🚀 Storing `{topic}` from {} into PostgreSQL at {} (group `{}`, records that are not bars to `{dlq_topic}`)",
+        kafka.brokers(),
+        pg.shown,
+        args.group
+    );
+    let began = Instant::now();
+    let result = loop {
+        let consumer: BaseConsumer<StoreContext> = kafka
+            .reader_config(Some(&args.group), "read_committed")
+            .create_client(StoreContext::new(Arc::clone(&writer)))
+            .context("creating the Kafka consumer")?;
+        consumer
+            .subscribe(&[&topic])
+            .with_context(|| format!("subscribing to `{topic}`"))?;
+        let ended = read(&consumer, &args, &topic, &stop);
+        let restart = consumer.context().writer().restart;
+        if ended.is_ok() && restart && !stop.requested() {
+            consumer.context().writer().restart = false;
+            drop(consumer);
+            continue;
+        }
+        let closing = if ended.is_ok() {
+            let mut w = consumer.context().writer();
+            w.write(&consumer).and_then(|()| w.finish())
+        } else {
+            Ok(())
+        };
+        consumer.unsubscribe();
+        drop(consumer);
+        break ended.and(closing);
+    };
+    let counts = writer
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .counts
+        .clone();
+    summary(&counts, began.elapsed());
+    result
+}
+
+/// Reads until a stop, the idle timeout, a failure, or another writer moving the offsets.
+fn read(
+    consumer: &BaseConsumer<StoreContext>,
+    args: &Args,
+    topic: &str,
+    stop: &Stop,
+) -> anyhow::Result<()> {
+    let mut at_end = std::collections::BTreeSet::new();
+    let mut last_news = Instant::now();
+    let mut progress = Progress::new(args.progress_interval);
+    loop {
+        if stop.requested() {
+            return Ok(());
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                last_news = Instant::now();
+                at_end.remove(&m.partition());
+                let mut w = consumer.context().writer();
+                if !w.owns(m.partition()) {
+                    continue;
+                }
+                match parse(m.payload()) {
+                    Ok(bar) => w.add(bar),
+                    Err((reason, message)) => w.dead_letter(
+                        Source {
+                            topic,
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: m.key(),
+                            value: m.payload(),
+                        },
+                        reason,
+                        &message,
+                    )?,
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => tracing::warn!(target: LOG, "reading `{topic}`: {e}"),
+            None => {}
+        }
+        let mut w = consumer.context().writer();
+        if let Some(e) = w.failed.take() {
+            return Err(e);
+        }
+        if w.batch_len() >= args.batch_size || w.waited().is_some_and(|d| d >= args.batch_wait) {
+            w.write(consumer)?;
+        }
+        if w.restart {
+            return Ok(());
+        }
+        if progress.due() {
+            progress.log(&w.counts);
+        }
+        drop(w);
+        if let Some(idle) = args.idle_timeout {
+            let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+            if assigned > 0 && at_end.len() >= assigned && last_news.elapsed() >= idle {
+                tracing::info!(target: LOG, "💤 Every partition read to its end and nothing new for {}: stopping", humantime::format_duration(idle));
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A record of the bars topic as a bar, or why it is not one: (reason, message).
+fn parse(payload: Option<&[u8]>) -> Result<Bar, (&'static str, String)> {
+    let payload = payload.ok_or(("invalid_json", "the record has no value".to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| ("invalid_json", format!("not JSON: {e}")))?;
+    let wire: Wire<String> =
+        serde_json::from_value(value).map_err(|e| ("invalid_bar", format!("not a bar: {e}")))?;
+    let invalid = |what: String| ("invalid_bar", what);
+    if Symbol::from_wire(&wire.symbol).is_none() {
+        return Err(invalid(format!("unknown symbol {:?}", wire.symbol)));
+    }
+    let start = unix_ms(&wire.window_start).ok_or_else(|| {
+        invalid(format!(
+            "window_start {:?} is not an RFC 3339 time",
+            wire.window_start
+        ))
+    })?;
+    let end = unix_ms(&wire.window_end).ok_or_else(|| {
+        invalid(format!(
+            "window_end {:?} is not an RFC 3339 time",
+            wire.window_end
+        ))
+    })?;
+    if end <= start {
+        return Err(invalid(format!(
+            "the window ends ({}) before it starts ({})",
+            wire.window_end, wire.window_start
+        )));
+    }
+    if i64::try_from(wire.volume).is_err() || i64::try_from(wire.trades).is_err() {
+        return Err(invalid(
+            "volume or trades beyond what PostgreSQL's bigint holds".into(),
+        ));
+    }
+    Bar::from_json(payload).ok_or_else(|| invalid("not a bar".into()))
+}
+
+/// Checks the bars topic and creates a missing dead-letter topic like it; returns the
+/// dead-letter topic's max.message.bytes.
+fn prepare_topics(
+    kafka: &Kafka,
+    topic: &str,
+    dlq: &str,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    let admin = Admin::connect(kafka, timeout)?;
+    let Some(input) = admin.topic(topic)? else {
+        return Err(Failure::TopicMissing {
+            topic: topic.to_string(),
+            brokers: kafka.brokers().to_string(),
+            hint: "`stockstream aggregate` writes bars there (--topic names another)".into(),
+        }
+        .into());
+    };
+    if admin.topic(dlq)?.is_none() {
+        let partitions = i32::try_from(input.partitions.len()).unwrap_or(1);
+        let replication = i32::try_from(input.replication_factor())
+            .unwrap_or(1)
+            .max(1);
+        if admin.create(dlq, partitions, replication, &[])? {
+            tracing::info!(target: LOG, "📦 Created topic `{dlq}` with {} (replication factor {replication})", count(partitions as u64, "partition", "partitions"));
+        }
+    }
+    let max = admin
+        .configs_of(dlq)
+        .ok()
+        .and_then(|c| c.get("max.message.bytes").and_then(|v| v.parse().ok()))
+        .unwrap_or(1_048_588);
+    Ok(max)
+}
+
+struct Progress {
+    every: Duration,
+    next: Instant,
+    last: Instant,
+    last_bars: u64,
+}
+
+impl Progress {
+    fn new(every: Duration) -> Self {
+        let now = Instant::now();
+        Progress {
+            every,
+            next: now + every,
+            last: now,
+            last_bars: 0,
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn log(&mut self, counts: &Counts) {
+        let now = Instant::now();
+        let secs = now.duration_since(self.last).as_secs_f64().max(1e-3);
+        let rate = (counts.bars_written - self.last_bars) as f64 / secs;
+        tracing::info!(
+            target: LOG,
+            "💾 {} bars stored ({rate:.0}/s), {} final | {} | {} dead letters",
+            thousands(counts.bars_written),
+            thousands(counts.finals_written),
+            count(counts.transactions, "transaction", "transactions"),
+            thousands(counts.dead_letters)
+        );
+        self.last = now;
+        self.last_bars = counts.bars_written;
+        self.next = now + self.every;
+    }
+}
+
+fn summary(counts: &Counts, took: Duration) {
+    let mut ms = counts.write_ms.clone();
+    ms.sort_unstable();
+    let pick = |q: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    tracing::info!(
+        target: LOG,
+        "📋 Summary: {} read, {} bars written ({} final) in {} (median {} ms, p99 {} ms), {} dead letters; {:.1}s",
+        count(counts.read, "record", "records"),
+        thousands(counts.bars_written),
+        thousands(counts.finals_written),
+        count(counts.transactions, "transaction", "transactions"),
+        pick(0.5),
+        pick(0.99),
+        thousands(counts.dead_letters),
+        took.as_secs_f64()
+    );
+}
