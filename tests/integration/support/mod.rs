@@ -40,6 +40,7 @@ impl Run {
 pub fn stockstream() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stockstream"));
     cmd.env_remove("STOCKSTREAM_BROKERS")
+        .env_remove("STOCKSTREAM_POSTGRES_URL")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
