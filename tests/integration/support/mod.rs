@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod cluster;
 pub mod kafka;
+pub mod launcher;
 pub mod model;
 pub mod terminal;
 
