@@ -4,7 +4,7 @@
 //! `docker` that records what it is asked; the rest (builds, tests, benchmarks) dry-run.
 
 use std::io::{BufRead as _, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::broker::repo_root;
+use crate::support::launcher::{assert_answering, assert_stopped};
 use crate::support::{broker, run_for, wait_for, Run};
 
 const RECIPES: [&str; 19] = [
@@ -319,14 +320,7 @@ fn recipes_run_kafka_with_the_local_launcher() {
     );
     // With KAFKA_LOCAL_PORT, and without: the recipes find the running launcher's port.
     for status in [recipe(&[], &["status"]), plain(&["status"])] {
-        status.assert_code(0);
-        assert!(
-            status
-                .stdout
-                .contains(&format!("running and answering at 127.0.0.1:{port}")),
-            "{}",
-            status.stdout
-        );
+        assert_answering(&status, port);
     }
     plain(&["topic-list"]).assert_code(0);
 
@@ -391,13 +385,8 @@ fn recipes_run_kafka_with_the_local_launcher() {
     recipe(&[], &["down"]).assert_code(0);
     // Nothing runs: exit 3, said by the launcher alone, without just's own error line.
     let status = plain(&["status"]);
-    status.assert_code(3);
-    assert!(status.stdout.contains("not running"), "{}", status.stdout);
+    assert_stopped(&status, port);
     assert!(!status.stderr.contains("error:"), "{}", status.stderr);
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "port {port} still answers after `just down`"
-    );
     recipe(&["--yes"], &["nuke"]).assert_code(0);
     assert!(
         !launcher.data.exists(),

@@ -2,14 +2,17 @@
 //! run them: `scripts/NAME run` in the foreground, which prints `READY` once its server
 //! answers and stops the server when this process disappears (e.g. killed). Shared servers
 //! are also stopped at process exit; a failed start fails loudly with what the tests need.
+//! And the checks of what the launchers' `status` says, which they say alike.
 
 use std::io::{BufRead as _, BufReader};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex, Once, PoisonError};
 use std::time::Duration;
 
 use super::broker::repo_root;
+use super::Run;
 
 /// One launcher, and what to say when its server does not start.
 pub struct Launcher {
@@ -166,4 +169,30 @@ extern "C" fn stop_launchers() {
         // SAFETY: as above.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
+}
+
+/// Checks what a launcher's `status` says of its server on `port` while it runs: exit 0,
+/// running and answering there.
+#[track_caller]
+pub fn assert_answering(status: &Run, port: u16) {
+    status.assert_code(0);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("running and answering at 127.0.0.1:{port}")),
+        "{}",
+        status.stdout
+    );
+}
+
+/// Checks what a launcher's `status` says once its server on `port` was stopped: exit 3, not
+/// running, and nothing answers on the port any more.
+#[track_caller]
+pub fn assert_stopped(status: &Run, port: u16) {
+    status.assert_code(3);
+    assert!(status.stdout.contains("not running"), "{}", status.stdout);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still answers after the stop"
+    );
 }
