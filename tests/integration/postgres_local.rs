@@ -5,12 +5,12 @@
 //! across a stop and a crash.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::broker::repo_root;
-use crate::support::launcher::{assert_answering, assert_stopped};
+use crate::support::launcher::{assert_answering, assert_stopped, Started};
 use crate::support::postgres::{DedicatedPostgres, PASSWORD};
 use crate::support::{free_port, postgres, psql, run_for, unique, Run};
 
@@ -35,29 +35,16 @@ fn run(data: &Path, args: &[&str]) -> Run {
     run_for(launcher(data, args), Duration::from_secs(120))
 }
 
-/// A data folder of a test's own, stopped and deleted when the test ends, failed or not.
-struct Local {
-    data: PathBuf,
-}
-
-impl Local {
-    fn new(name: &str) -> Local {
-        let data = repo_root()
-            .join("target")
-            .join("test-postgres")
-            .join(unique(name));
-        let _ = std::fs::remove_dir_all(&data);
-        Local { data }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = launcher(&self.data, &["stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.data);
+/// A data folder of a test's own, for a server it starts.
+fn local(name: &str) -> Started {
+    let data = repo_root()
+        .join("target")
+        .join("test-postgres")
+        .join(unique(name));
+    let _ = std::fs::remove_dir_all(&data);
+    Started {
+        script: "postgres-local",
+        data,
     }
 }
 
@@ -79,7 +66,7 @@ fn printed_url(start: &Run) -> String {
 
 #[test]
 fn start_status_and_stop_a_local_postgres_that_the_printed_url_reaches() {
-    let local = Local::new("pg-local");
+    let local = local("pg-local");
     let port = free_port();
     let started = run(&local.data, &["start", "--port", &port.to_string()]);
     started.assert_code(0);
@@ -117,7 +104,7 @@ fn start_status_and_stop_a_local_postgres_that_the_printed_url_reaches() {
 
 #[test]
 fn a_taken_port_is_named_with_the_way_to_choose_another() {
-    let local = Local::new("pg-taken");
+    let local = local("pg-taken");
     let taken = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     let port = taken.local_addr().expect("its address").port();
     let started = run(&local.data, &["start", "--port", &port.to_string()]);
@@ -160,7 +147,7 @@ fn verifying(host: &str, port: u16, root: &str) -> String {
 
 #[test]
 fn with_ssl_clients_verify_the_server_by_the_test_ca() {
-    let local = Local::new("pg-ssl");
+    let local = local("pg-ssl");
     let port = free_port();
     let started = run(
         &local.data,

@@ -196,3 +196,25 @@ pub fn assert_stopped(status: &Run, port: u16) {
         "port {port} still answers after the stop"
     );
 }
+
+/// A server a test starts in the background with a launcher (`start`, or a recipe that
+/// runs it) on a data folder of its own: stopped, and the folder deleted, when the test
+/// ends, failed or not.
+pub struct Started {
+    /// The launcher's file in scripts/.
+    pub script: &'static str,
+    pub data: PathBuf,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts").join(self.script))
+            .arg("stop")
+            .arg("--data")
+            .arg(&self.data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
