@@ -208,12 +208,8 @@ impl Dedicated {
             "--controller-port",
             &cport,
         ];
-        let started = KAFKA_LOCAL.spawn(&self.data, &args).and_then(|mut child| {
-            KAFKA_LOCAL.wait_ready(&mut child, &self.data)?;
-            Ok(child)
-        });
-        match started {
-            Ok(child) => self.launcher = Some(child),
+        match KAFKA_LOCAL.start(&self.data, &args) {
+            Ok((child, _)) => self.launcher = Some(child),
             Err(msg) => panic!("{msg}"),
         }
     }

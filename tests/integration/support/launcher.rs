@@ -58,9 +58,17 @@ impl Launcher {
         Ok((said, log_path(&data), data))
     }
 
+    /// Starts a server of a test's own (`spawn`) and waits until it is ready. Returns the
+    /// launcher, which the test stops, and what it printed before READY.
+    pub fn start(&self, data: &Path, args: &[&str]) -> Result<(Child, Vec<String>), String> {
+        let mut child = self.spawn(data, args)?;
+        let said = self.wait_ready(&mut child, data)?;
+        Ok((child, said))
+    }
+
     /// Starts `scripts/SCRIPT run ARGS --data DATA` in the background, its stderr appended
     /// to DATA.log; it stops its server when this process ends.
-    pub fn spawn(&self, data: &Path, args: &[&str]) -> Result<Child, String> {
+    fn spawn(&self, data: &Path, args: &[&str]) -> Result<Child, String> {
         let log_path = log_path(data);
         std::fs::create_dir_all(data.parent().expect("a data folder in a folder"))
             .map_err(|e| e.to_string())?;
@@ -88,7 +96,7 @@ impl Launcher {
 
     /// Waits for the READY line of a launcher `spawn` started on `data`; returns the lines
     /// it printed before it.
-    pub fn wait_ready(&self, child: &mut Child, data: &Path) -> Result<Vec<String>, String> {
+    fn wait_ready(&self, child: &mut Child, data: &Path) -> Result<Vec<String>, String> {
         let log_path = log_path(data);
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();

@@ -190,11 +190,8 @@ impl DedicatedPostgres {
     #[track_caller]
     pub fn resume(&mut self) {
         let port = self.port.to_string();
-        let started = POSTGRES_LOCAL
-            .spawn(&self.data, &["--timeout", "120", "--port", &port])
-            .and_then(|mut child| Ok((POSTGRES_LOCAL.wait_ready(&mut child, &self.data)?, child)));
-        match started {
-            Ok((said, child)) => {
+        match POSTGRES_LOCAL.start(&self.data, &["--timeout", "120", "--port", &port]) {
+            Ok((child, said)) => {
                 let url = said_value(&said, "URL").expect("the launcher says its URL");
                 self.url = format!("{url}?sslmode=disable");
                 self.launcher = Some(child);
