@@ -213,7 +213,8 @@ fn the_test_server_gives_each_test_a_database_of_its_own() {
     let (a, b) = (unique("pg-own"), unique("pg-own"));
     let (url_a, url_b) = (server.database(&a), server.database(&b));
     assert!(url_a.contains(&format!("/{a}")), "{url_a}");
-    psql(&url_a, "CREATE TABLE t (n int); INSERT INTO t VALUES (7);");
+    let quiet = psql(&url_a, "CREATE TABLE t (n int); INSERT INTO t VALUES (7);");
+    assert_eq!(quiet, "", "rows only, no command tags");
     assert_eq!(
         psql(&url_a, "SELECT current_database(), n FROM t"),
         format!("{a}\t7\n")

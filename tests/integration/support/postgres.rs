@@ -122,12 +122,13 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 /// Runs `sql` (statements one after another, stopping at the first error) with the system's
-/// `psql` on `url`, and returns what it printed: unaligned rows, fields separated by tabs.
-/// Panics with psql's errors when it fails.
+/// `psql` on `url`, and returns the rows the statements return: unaligned, fields separated
+/// by tabs, one line a row (quiet: no command tags such as `INSERT 0 1`). Panics with
+/// psql's errors when it fails.
 #[track_caller]
 pub fn psql(url: &str, sql: &str) -> String {
     let mut child = Command::new("psql")
-        .args(["-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .args(["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
         .args(["-d", url])
         // Bounded, so that a test fails rather than hangs on a lock or a dead server.
         .env("PGCONNECT_TIMEOUT", "10")
