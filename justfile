@@ -1,7 +1,8 @@
 # stockstream's tasks (https://just.systems): `just` lists them.
 #
 # Settings are variables, overridden before the recipe name: `just PARTITIONS=8 topic-create`,
-# `just TOPIC=ticks topic-describe`, `just KAFKA_LOCAL_PORT=19092 up`.
+# `just TOPIC=ticks topic-describe`, `just KAFKA_LOCAL_PORT=19092 up`,
+# `just POSTGRES_LOCAL_PORT=5433 pg-up`.
 
 set positional-arguments
 
@@ -23,6 +24,20 @@ export KAFKA_LOCAL_PORT_SETTING := "`just KAFKA_LOCAL_PORT=N up`"
 
 # Where stockstream connects; an exported STOCKSTREAM_BROKERS wins, as it does for stockstream
 export STOCKSTREAM_BROKERS := env("STOCKSTREAM_BROKERS", "localhost:" + KAFKA_LOCAL_PORT)
+
+# The local PostgreSQL's data folder (`just pg-up`)
+export POSTGRES_LOCAL_DATA := env("POSTGRES_LOCAL_DATA", justfile_directory() / ".postgres-local" / "data")
+
+# The local PostgreSQL's port; by default the port of the one running (which it remembers),
+# else 5432
+export POSTGRES_LOCAL_PORT := env("POSTGRES_LOCAL_PORT", "")
+
+# How the PostgreSQL launcher's messages tell you to choose another port
+export POSTGRES_LOCAL_PORT_SETTING := "`just POSTGRES_LOCAL_PORT=N pg-up`"
+
+# Where store and history connect; an exported STOCKSTREAM_POSTGRES_URL wins, as it does for
+# stockstream, else the local PostgreSQL's URL
+export STOCKSTREAM_POSTGRES_URL := env("STOCKSTREAM_POSTGRES_URL", shell('POSTGRES_LOCAL_DATA="$2" POSTGRES_LOCAL_PORT="$3" "$1" url', justfile_directory() / "scripts" / "postgres-local", POSTGRES_LOCAL_DATA, POSTGRES_LOCAL_PORT))
 
 # How the recipes run stockstream: the release build
 STOCKSTREAM := "cargo run --release --quiet --"
@@ -81,6 +96,18 @@ down-cluster *ARGS:
 cluster *ARGS:
     scripts/kafka-cluster "$@"
 
+# Start a local PostgreSQL for store and history, without containers (scripts/postgres-local)
+[group('postgres')]
+[no-exit-message]
+pg-up:
+    scripts/postgres-local start
+
+# Stop the local PostgreSQL; data is kept
+[group('postgres')]
+[no-exit-message]
+pg-down:
+    scripts/postgres-local stop
+
 # Stream stock ticks into stock_prices, e.g. `just produce --rate 100`
 [group('stream')]
 produce *ARGS:
@@ -90,6 +117,16 @@ produce *ARGS:
 [group('stream')]
 aggregate *ARGS:
     {{ STOCKSTREAM }} aggregate "$@"
+
+# Store the bars of stock_aggregates in PostgreSQL, e.g. `just store --group mine`
+[group('stream')]
+store *ARGS:
+    {{ STOCKSTREAM }} store "$@"
+
+# Bars from PostgreSQL, e.g. `just history --symbol AAPL --since 1h --resample 5m`
+[group('stream')]
+history *ARGS:
+    {{ STOCKSTREAM }} history "$@"
 
 # Everything in one process on an embedded cluster, no Kafka needed
 [group('stream')]
@@ -121,7 +158,7 @@ topic-list *ARGS:
 topic-delete *ARGS:
     {{ STOCKSTREAM }} topic delete {{ quote(TOPIC) }} "$@"
 
-# Unit and integration tests (they start their own Kafka)
+# Unit and integration tests (they start their own Kafka and PostgreSQL)
 [group('dev')]
 test *ARGS:
     cargo test "$@"

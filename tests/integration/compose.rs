@@ -386,7 +386,7 @@ fn the_cluster_profile_is_three_kraft_nodes_with_the_cluster_launchers_settings(
 }
 
 /// The services of the `monitoring` profile that run stockstream itself.
-const STOCKSTREAM_SERVICES: [&str; 3] = ["stockstream-topic", "produce", "aggregate"];
+const STOCKSTREAM_SERVICES: [&str; 4] = ["stockstream-topic", "produce", "aggregate", "store"];
 
 /// A service's volume mounts, `HOST:CONTAINER[:OPTIONS]`, as (host, container).
 fn mounts(service: &Value) -> Vec<(String, String)> {
@@ -621,4 +621,106 @@ fn grafana_is_provisioned_with_prometheus_and_the_pipeline_dashboard() {
             "{name}"
         );
     }
+}
+
+/// A service's `depends_on`, in either form: service → its condition (none in the short form).
+fn dependencies(service: &Value) -> BTreeMap<String, Option<String>> {
+    match &service["depends_on"] {
+        Value::Mapping(map) => map
+            .iter()
+            .filter_map(|(name, how)| {
+                Some((text(name)?, how["condition"].as_str().map(str::to_string)))
+            })
+            .collect(),
+        list => strings(list).into_iter().map(|name| (name, None)).collect(),
+    }
+}
+
+/// The value of the first `NAME=value` line of a script.
+#[track_caller]
+fn script_setting(script: &str, name: &str) -> String {
+    read(script)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{script} sets no {name}"))
+        .to_string()
+}
+
+#[test]
+fn store_keeps_the_bars_in_the_postgres_service_once_it_accepts_connections() {
+    let compose = compose();
+    let postgres = service(&compose, "postgres");
+    assert_eq!(strings(&postgres["profiles"]), ["monitoring"]);
+    let image = postgres["image"].as_str().unwrap_or_default();
+    let version = image
+        .strip_prefix("postgres:")
+        .and_then(|tag| tag.split('-').next())
+        .unwrap_or_default();
+    let parts: Vec<&str> = version.split('.').collect();
+    assert!(
+        parts.len() == 2 && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+        "the official image pinned to a release, postgres:MAJOR.MINOR[-variant], not {image}"
+    );
+    // From the host on 127.0.0.1 alone, with the local launcher's port, role, password and
+    // database: one URL serves either.
+    let port = script_setting("scripts/postgres-local", "PORT");
+    assert_eq!(
+        strings(&postgres["ports"]),
+        [format!("127.0.0.1:{port}:5432")]
+    );
+    let env = environment(postgres);
+    for (key, setting) in [
+        ("POSTGRES_USER", "ROLE"),
+        ("POSTGRES_PASSWORD", "DEFAULT_PASSWORD"),
+        ("POSTGRES_DB", "DATABASE"),
+    ] {
+        let launcher = script_setting("scripts/postgres-local", setting);
+        assert_eq!(env.get(key), Some(&launcher), "{key}");
+    }
+    // Its data in a named volume, where the image keeps it.
+    let volume = strings(&postgres["volumes"])
+        .iter()
+        .find_map(|m| {
+            m.strip_suffix(":/var/lib/postgresql/data")
+                .map(str::to_string)
+        })
+        .expect("a volume at /var/lib/postgresql/data");
+    assert!(
+        compose["volumes"].get(&volume).is_some(),
+        "{volume} is no named volume"
+    );
+    let check = strings(&postgres["healthcheck"]["test"]).join(" ");
+    assert!(
+        check.contains("pg_isready") && check.contains("-h 127.0.0.1"),
+        "healthy once it accepts connections over TCP: {check}"
+    );
+
+    // store reaches it by its service name inside the compose network.
+    let store = service(&compose, "store");
+    let url = environment(store)
+        .get("STOCKSTREAM_POSTGRES_URL")
+        .cloned()
+        .expect("store sets STOCKSTREAM_POSTGRES_URL");
+    assert_eq!(
+        url,
+        format!(
+            "postgres://{}:{}@postgres:5432/{}",
+            env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
+        )
+    );
+    assert_eq!(
+        strings(&store["command"]).last().map(String::as_str),
+        Some("store")
+    );
+    let after = dependencies(store);
+    assert_eq!(
+        after.get("postgres"),
+        Some(&Some("service_healthy".to_string())),
+        "store waits until PostgreSQL is healthy: {after:?}"
+    );
+    assert!(
+        after.contains_key("aggregate"),
+        "store stores aggregate's bars: {after:?}"
+    );
+    assert_eq!(store["restart"].as_str(), Some("on-failure"));
 }

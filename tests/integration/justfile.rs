@@ -4,7 +4,7 @@
 //! `docker` that records what it is asked; the rest (builds, tests, benchmarks) dry-run.
 
 use std::io::{BufRead as _, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -16,17 +16,22 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::broker::repo_root;
-use crate::support::{broker, run_for, wait_for, Run};
+use crate::support::launcher::{assert_answering, assert_stopped, Started};
+use crate::support::{broker, free_port, psql, run_for, wait_for, Run};
 
-const RECIPES: [&str; 19] = [
+const RECIPES: [&str; 23] = [
     "up",
     "down",
     "restart",
     "nuke",
     "status",
     "logs",
+    "pg-up",
+    "pg-down",
     "produce",
     "aggregate",
+    "store",
+    "history",
     "demo",
     "demo-partitions",
     "topic-create",
@@ -121,6 +126,10 @@ fn just() -> Command {
         "STOCKSTREAM_COMPOSE",
         "KAFKA_LOCAL_PORT",
         "KAFKA_LOCAL_DATA",
+        "STOCKSTREAM_POSTGRES_URL",
+        "POSTGRES_LOCAL_PORT",
+        "POSTGRES_LOCAL_DATA",
+        "POSTGRES_LOCAL_PASSWORD",
         "JUST_DRY_RUN",
         "JUST_YES",
     ] {
@@ -198,6 +207,8 @@ fn the_other_recipes_dry_run_to_their_commands() {
         ("clean", "cargo clean"),
         ("install", "cargo install --locked --path ."),
         ("demo", "cargo run --release --quiet -- demo"),
+        ("store", "cargo run --release --quiet -- store"),
+        ("history", "cargo run --release --quiet -- history"),
     ] {
         let dry = run(just(), &["--dry-run", recipe]);
         dry.assert_code(0);
@@ -215,26 +226,6 @@ fn free_port_pair() -> u16 {
         if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
             return port;
         }
-    }
-}
-
-/// Stops the broker `just up` started even when the test fails half-way.
-struct Launcher {
-    data: PathBuf,
-}
-
-impl Drop for Launcher {
-    fn drop(&mut self) {
-        if self.data.join("broker.pid").exists() {
-            let _ = Command::new(repo_root().join("scripts/kafka-local"))
-                .arg("stop")
-                .arg("--data")
-                .arg(&self.data)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
 
@@ -283,7 +274,9 @@ fn recipes_run_kafka_with_the_local_launcher() {
     // download them into the same folder at once.
     let _ = broker();
     let port = free_port_pair();
-    let launcher = Launcher {
+    // Stops the broker `just up` started even when the test fails half-way.
+    let launcher = Started {
+        script: "kafka-local",
         data: scratch("just-kafka"),
     };
     let binary = env!("CARGO_BIN_EXE_stockstream");
@@ -319,14 +312,7 @@ fn recipes_run_kafka_with_the_local_launcher() {
     );
     // With KAFKA_LOCAL_PORT, and without: the recipes find the running launcher's port.
     for status in [recipe(&[], &["status"]), plain(&["status"])] {
-        status.assert_code(0);
-        assert!(
-            status
-                .stdout
-                .contains(&format!("running and answering at 127.0.0.1:{port}")),
-            "{}",
-            status.stdout
-        );
+        assert_answering(&status, port);
     }
     plain(&["topic-list"]).assert_code(0);
 
@@ -391,13 +377,8 @@ fn recipes_run_kafka_with_the_local_launcher() {
     recipe(&[], &["down"]).assert_code(0);
     // Nothing runs: exit 3, said by the launcher alone, without just's own error line.
     let status = plain(&["status"]);
-    status.assert_code(3);
-    assert!(status.stdout.contains("not running"), "{}", status.stdout);
+    assert_stopped(&status, port);
     assert!(!status.stderr.contains("error:"), "{}", status.stderr);
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "port {port} still answers after `just down`"
-    );
     recipe(&["--yes"], &["nuke"]).assert_code(0);
     assert!(
         !launcher.data.exists(),
@@ -517,6 +498,70 @@ fn a_port_in_use_is_named_as_the_justfile_sets_it() {
     assert!(!up.stderr.contains("--port"), "{}", up.stderr);
     assert!(!up.stderr.contains("error: recipe"), "{}", up.stderr);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// `pg-up` and `pg-down` drive scripts/postgres-local; `store` and `history` connect to the
+/// PostgreSQL it runs, found without being told its port, unless STOCKSTREAM_POSTGRES_URL
+/// says otherwise.
+#[test]
+fn the_postgres_recipes_run_the_local_launcher() {
+    let server = Started {
+        script: "postgres-local",
+        data: scratch("just-postgres"),
+    };
+    let data = format!("POSTGRES_LOCAL_DATA={}", server.data.display());
+    let with = |settings: &[&str], args: &[&str]| {
+        let mut cmd = just();
+        cmd.arg(&data).args(settings);
+        run(cmd, args)
+    };
+
+    // A port in use is named the way a user of the justfile chooses another.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let port = taken.local_addr().expect("its address").port();
+    let up = with(&[&format!("POSTGRES_LOCAL_PORT={port}")], &["pg-up"]);
+    up.assert_code(1);
+    assert!(
+        up.stderr
+            .contains("choose another with `just POSTGRES_LOCAL_PORT=N pg-up`"),
+        "{}",
+        up.stderr
+    );
+    assert!(!up.stderr.contains("error: recipe"), "{}", up.stderr);
+    drop(taken);
+
+    let port = free_port();
+    let up = with(&[&format!("POSTGRES_LOCAL_PORT={port}")], &["pg-up"]);
+    up.assert_code(0);
+    let url = format!("postgres://stockstream:stockstream@127.0.0.1:{port}/stockstream");
+    assert!(up.stderr.contains(&url), "{}", up.stderr);
+    assert_eq!(psql(&url, "SELECT 1").trim(), "1");
+    // stockstream stood in for by a command that shows what it was given.
+    let shows_url = r#"STOCKSTREAM=sh -c 'echo "$STOCKSTREAM_POSTGRES_URL"' -"#;
+    for recipe in ["store", "history"] {
+        let said = with(&[shows_url], &[recipe]);
+        said.assert_code(0);
+        assert_eq!(said.stdout.trim(), url, "{recipe}");
+    }
+    let mut elsewhere = just();
+    elsewhere
+        .env("STOCKSTREAM_POSTGRES_URL", "postgres://elsewhere/bars")
+        .args([&data, shows_url]);
+    assert_eq!(
+        run(elsewhere, &["store"]).stdout.trim(),
+        "postgres://elsewhere/bars"
+    );
+
+    let down = with(&[], &["pg-down"]);
+    down.assert_code(0);
+    assert!(down.stderr.contains("stopped"), "{}", down.stderr);
+    let mut status = Command::new(repo_root().join("scripts/postgres-local"));
+    status
+        .args(["status", "--data"])
+        .arg(&server.data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    assert_stopped(&run_for(status, LIMIT), port);
 }
 
 /// Fetching the broker's jars says one line, and writes nothing else to the terminal (Maven

@@ -1,5 +1,6 @@
-//! Integration tests: the built `stockstream` binary against a real Apache Kafka broker that
-//! the tests start themselves (see support/broker.rs).
+//! Integration tests: the built `stockstream` binary against a real Apache Kafka broker and a
+//! real PostgreSQL that the tests start themselves (see support/broker.rs and
+//! support/postgres.rs).
 
 mod aggregate;
 mod backfill;
@@ -18,6 +19,7 @@ mod group;
 mod hostile;
 mod justfile;
 mod metrics;
+mod postgres_local;
 mod produce;
 mod profiles;
 mod security;

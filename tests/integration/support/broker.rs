@@ -5,12 +5,12 @@
 //! The broker never outlives the tests: it is stopped at process exit, and the launcher
 //! also stops it by itself when this process disappears (e.g. killed).
 
-use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Mutex, Once, OnceLock, PoisonError};
-use std::time::Duration;
+use std::process::Child;
+use std::sync::OnceLock;
+
+use super::launcher::Launcher;
 
 pub struct Broker {
     pub bootstrap: String,
@@ -63,11 +63,19 @@ impl Broker {
 
 static BROKER: OnceLock<Result<Broker, String>> = OnceLock::new();
 
-/// The longest wait for a launcher's READY line: more than any launcher's own --timeout.
-const READY_LIMIT: Duration = Duration::from_secs(300);
-
-/// The shared launchers (the broker's, the cluster's) to stop when the test process exits.
-static LAUNCHERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// scripts/kafka-local, as the tests run it.
+pub(super) const KAFKA_LOCAL: Launcher = Launcher {
+    script: "kafka-local",
+    folder: "test-kafka",
+    watch: "--watch-pid",
+    env: &[],
+    headline: "KAFKA DID NOT START",
+    needs: "The integration tests need a real Apache Kafka broker. They start one with \
+            scripts/kafka-local, which needs Java 17+, Maven (to fetch Kafka's jars from Maven \
+            Central) and openssl (for the test CA of its SASL_SSL listener).\n\
+            Fix: install them (Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven \
+            openssl), or point STOCKSTREAM_TEST_BROKERS at a running broker.",
+};
 
 /// The shared broker. Panics with the reason and the fix when it cannot start.
 pub fn broker() -> &'static Broker {
@@ -99,8 +107,7 @@ fn start() -> Result<Broker, String> {
         }
     }
     let (port, cport, sport, tport) = (free_port(), free_port(), free_port(), free_port());
-    let (said, log_path, _) = launch_shared(
-        "kafka-local",
+    let (said, log_path, _) = KAFKA_LOCAL.launch_shared(
         "broker",
         &[
             "--timeout",
@@ -127,7 +134,7 @@ fn start() -> Result<Broker, String> {
         })
     });
     if secure.is_none() {
-        return Err(failure(
+        return Err(KAFKA_LOCAL.failure(
             "scripts/kafka-local did not say where its SASL_SSL listener is",
             &log_path,
         ));
@@ -149,7 +156,7 @@ fn start() -> Result<Broker, String> {
         })
     });
     if mtls.is_none() {
-        return Err(failure(
+        return Err(KAFKA_LOCAL.failure(
             "scripts/kafka-local did not say where its mutual-TLS listener is",
             &log_path,
         ));
@@ -160,117 +167,6 @@ fn start() -> Result<Broker, String> {
         secure,
         mtls,
     })
-}
-
-/// Runs `scripts/LAUNCHER run --ephemeral ARGS` on a throw-away data folder
-/// (target/test-kafka/NAME-PID), stopped at exit and when this process disappears, and
-/// waits until it is ready. Returns what it printed before READY, its log and its data.
-pub(super) fn launch_shared(
-    launcher: &str,
-    name: &str,
-    args: &[&str],
-) -> Result<(Vec<String>, PathBuf, PathBuf), String> {
-    let data = repo_root()
-        .join("target")
-        .join("test-kafka")
-        .join(format!("{name}-{}", std::process::id()));
-    let log_path = data.with_extension("log");
-    std::fs::create_dir_all(data.parent().unwrap()).map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-    let mut child = Command::new(repo_root().join("scripts").join(launcher))
-        .args(["run", "--ephemeral"])
-        .args(args)
-        .arg("--data")
-        .arg(&data)
-        .args(["--watch-pid", &std::process::id().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| failure(&format!("could not run scripts/{launcher}: {e}"), &log_path))?;
-    stop_at_exit(&child);
-    let said = wait_ready(&mut child, &log_path)?;
-    Ok((said, log_path, data))
-}
-
-/// Waits for the launcher's READY line; returns the lines it printed before it.
-fn wait_ready(child: &mut Child, log_path: &std::path::Path) -> Result<Vec<String>, String> {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut before = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("READY") {
-                let _ = tx.send(std::mem::take(&mut before));
-            } else {
-                before.push(line);
-            }
-        }
-    });
-    match rx.recv_timeout(READY_LIMIT) {
-        Ok(lines) => Ok(lines),
-        // The reader ended without READY: the launcher gave up (its own --timeout) or failed,
-        // and said why in its log.
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            let status = child.wait().map_or("unknown".into(), |s| s.to_string());
-            Err(failure(
-                &format!("the launcher gave up or failed ({status})"),
-                log_path,
-            ))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            let _ = child.kill();
-            Err(failure(
-                &format!("the test Kafka broker did not start within {READY_LIMIT:?}"),
-                log_path,
-            ))
-        }
-    }
-}
-
-fn failure(what: &str, log_path: &std::path::Path) -> String {
-    let tail = std::fs::read_to_string(log_path).unwrap_or_default();
-    let tail: Vec<&str> = tail.lines().rev().take(25).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
-    format!(
-        "\n\nKAFKA DID NOT START: {what}.\n\
-         The integration tests need a real Apache Kafka broker. They start one with \
-         scripts/kafka-local, which needs Java 17+, Maven (to fetch Kafka's jars from Maven Central) \
-         and openssl (for the test CA of its SASL_SSL listener).\n\
-         Fix: install them (Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven openssl), \
-         or point STOCKSTREAM_TEST_BROKERS at a running broker.\n\
-         Launcher output ({}):\n{}\n",
-        log_path.display(),
-        tail.join("\n")
-    )
-}
-
-/// Stops the launcher `child` (SIGTERM: it stops what it started) when the test process
-/// exits. The Child handle may be dropped: this owns the shutdown.
-fn stop_at_exit(child: &Child) {
-    static REGISTERED: Once = Once::new();
-    let pid = i32::try_from(child.id()).unwrap_or(0);
-    LAUNCHERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(pid);
-    // SAFETY: registering a plain extern "C" function with atexit has no preconditions.
-    REGISTERED.call_once(|| unsafe {
-        libc::atexit(stop_launchers);
-    });
-}
-
-extern "C" fn stop_launchers() {
-    let pids = std::mem::take(&mut *LAUNCHERS.lock().unwrap_or_else(PoisonError::into_inner));
-    // All asked first, so that they stop side by side.
-    for &pid in &pids {
-        // SAFETY: plain syscalls on child process ids this process started.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    }
-    for pid in pids {
-        // SAFETY: as above.
-        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-    }
 }
 
 /// A broker of a test's own, which the test may stop and start again (same ports, same
@@ -286,10 +182,7 @@ pub struct Dedicated {
 impl Dedicated {
     pub fn start() -> Dedicated {
         let (port, cport) = (free_port(), free_port());
-        let data = repo_root()
-            .join("target")
-            .join("test-kafka")
-            .join(format!("dedicated-{}-{port}", std::process::id()));
+        let data = KAFKA_LOCAL.data(&format!("dedicated-{}-{port}", std::process::id()));
         let mut b = Dedicated {
             bootstrap: format!("127.0.0.1:{port}"),
             port,
@@ -303,32 +196,22 @@ impl Dedicated {
 
     /// Starts the broker again on its ports and data.
     pub fn resume(&mut self) {
-        let log_path = self.data.with_extension("log");
-        std::fs::create_dir_all(self.data.parent().unwrap()).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap();
         // A broker restarted after a SIGKILL recovers its logs and waits for the controller
         // to expire its old session: 25–45 s on an idle machine, up to ~2 min measured with
         // the CPUs busy, so its launcher gets 4 minutes.
-        let mut child = Command::new(repo_root().join("scripts/kafka-local"))
-            .args(["run", "--timeout", "240"])
-            .args(["--port", &self.port.to_string()])
-            .args(["--controller-port", &self.cport.to_string()])
-            .arg("--data")
-            .arg(&self.data)
-            .args(["--watch-pid", &std::process::id().to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("starting scripts/kafka-local");
-        if let Err(msg) = wait_ready(&mut child, &log_path) {
-            panic!("{msg}");
+        let (port, cport) = (self.port.to_string(), self.cport.to_string());
+        let args = [
+            "--timeout",
+            "240",
+            "--port",
+            &port,
+            "--controller-port",
+            &cport,
+        ];
+        match KAFKA_LOCAL.start(&self.data, &args) {
+            Ok((child, _)) => self.launcher = Some(child),
+            Err(msg) => panic!("{msg}"),
         }
-        self.launcher = Some(child);
     }
 
     /// The broker's JVM, as the launcher recorded it.

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 
-use super::broker::{free_port, launch_shared, repo_root};
+use super::broker::{free_port, repo_root, KAFKA_LOCAL};
+use super::launcher::Launcher;
 use super::{wait_for, Run};
 
 pub struct Cluster {
@@ -84,6 +85,12 @@ fn cluster() -> &'static Cluster {
 /// its old incarnation (9 s), and its replicas catching up.
 const NODE_LIMIT: Duration = Duration::from_secs(300);
 
+/// scripts/kafka-cluster, as the tests run it: the jars, needs and fixes of kafka-local.
+const KAFKA_CLUSTER: Launcher = Launcher {
+    script: "kafka-cluster",
+    ..KAFKA_LOCAL
+};
+
 fn start() -> Result<Cluster, String> {
     // The shared broker fetches the launcher's jars first, so that two launchers never
     // download them into the same folder at once.
@@ -91,8 +98,7 @@ fn start() -> Result<Cluster, String> {
     let ports = [free_port(), free_port(), free_port()];
     let controllers = [free_port(), free_port(), free_port()];
     let list = |p: &[u16; 3]| p.map(|p| p.to_string()).join(",");
-    let (_, _, data) = launch_shared(
-        "kafka-cluster",
+    let (_, _, data) = KAFKA_CLUSTER.launch_shared(
         "cluster",
         &[
             "--timeout",

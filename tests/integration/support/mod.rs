@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests: run the built binary with a bound on its run
-//! time, and set up or read back topics on the real broker with a plain rdkafka client.
+//! time, set up or read back topics on the real broker with a plain rdkafka client, and
+//! databases on the real PostgreSQL with psql.
 
 pub mod broker;
 pub mod cluster;
 pub mod kafka;
+pub mod launcher;
 pub mod model;
+pub mod postgres;
 pub mod terminal;
 
 use std::io::Read as _;
@@ -13,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use broker::broker;
+pub use postgres::{postgres, psql};
 
 /// The output of one finished run.
 #[derive(Debug)]
