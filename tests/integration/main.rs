@@ -23,5 +23,6 @@ mod postgres_local;
 mod produce;
 mod profiles;
 mod security;
+mod store;
 mod support;
 mod topic;

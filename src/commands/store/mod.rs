@@ -80,10 +80,10 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s", value_name = "DURATION")]
     postgres_patience: Duration,
 
-    /// Stop once every partition has been read to its end and nothing new came for this
-    /// long. Default: run until Ctrl+C.
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
-    idle_timeout: Option<Duration>,
+    /// Stop (after a last write) once every assigned partition has been read to its end,
+    /// e.g. to store a backlog. Default: run until Ctrl+C.
+    #[arg(long)]
+    stop_at_end: bool,
 
     /// How often a progress line is logged.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
@@ -164,7 +164,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     result
 }
 
-/// Reads until a stop, the idle timeout, a failure, or another writer moving the offsets.
+/// Reads until a stop, the end (--stop-at-end), a failure, or another writer moving the offsets.
 fn read(
     consumer: &BaseConsumer<StoreContext>,
     args: &Args,
@@ -172,7 +172,6 @@ fn read(
     stop: &Stop,
 ) -> anyhow::Result<()> {
     let mut at_end = std::collections::BTreeSet::new();
-    let mut last_news = Instant::now();
     let mut progress = Progress::new(args.progress_interval);
     loop {
         if stop.requested() {
@@ -180,7 +179,6 @@ fn read(
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                last_news = Instant::now();
                 at_end.remove(&m.partition());
                 let mut w = consumer.context().writer();
                 if !w.owns(m.partition()) {
@@ -221,10 +219,10 @@ fn read(
             progress.log(&w.counts);
         }
         drop(w);
-        if let Some(idle) = args.idle_timeout {
+        if args.stop_at_end {
             let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-            if assigned > 0 && at_end.len() >= assigned && last_news.elapsed() >= idle {
-                tracing::info!(target: LOG, "💤 Every partition read to its end and nothing new for {}: stopping", humantime::format_duration(idle));
+            if assigned > 0 && at_end.len() >= assigned {
+                tracing::info!(target: LOG, "🏁 Every partition read to its end: stopping");
                 return Ok(());
             }
         }
