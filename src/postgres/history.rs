@@ -70,6 +70,19 @@ const RESAMPLED: &str = "
     GROUP BY symbol, bucket
     ORDER BY bucket, symbol";
 
+/// The newest `per_symbol` stored bars of every symbol, oldest first.
+const LATEST: &str = "
+    SELECT symbol,
+           (extract(epoch FROM window_start) * 1000)::int8,
+           (extract(epoch FROM window_end) * 1000)::int8,
+           open, high, low, close, volume, trades, vwap, avg_price, final
+    FROM (
+        SELECT *, row_number() OVER (PARTITION BY symbol ORDER BY window_start DESC, window_end DESC) AS n
+        FROM bars
+    ) newest
+    WHERE n <= $1
+    ORDER BY window_start, symbol";
+
 pub async fn bars(client: &Client, query: &Query) -> anyhow::Result<Vec<Row>> {
     let symbols = &query.symbols;
     let rows = match query.resample {
@@ -82,21 +95,27 @@ pub async fn bars(client: &Client, query: &Query) -> anyhow::Result<Vec<Row>> {
             .await
             .pg()?,
     };
-    Ok(rows
-        .iter()
-        .map(|r| Row {
-            symbol: r.get(0),
-            window_start: r.get(1),
-            window_end: r.get(2),
-            open: r.get(3),
-            high: r.get(4),
-            low: r.get(5),
-            close: r.get(6),
-            volume: r.get(7),
-            trades: r.get(8),
-            vwap: r.get(9),
-            avg_price: r.get::<_, Option<f64>>(10).unwrap_or(0.0),
-            is_final: r.get(11),
-        })
-        .collect())
+    Ok(rows.iter().map(row).collect())
+}
+
+pub async fn latest(client: &Client, per_symbol: i64) -> anyhow::Result<Vec<Row>> {
+    let rows = client.query(LATEST, &[&per_symbol]).await.pg()?;
+    Ok(rows.iter().map(row).collect())
+}
+
+fn row(r: &tokio_postgres::Row) -> Row {
+    Row {
+        symbol: r.get(0),
+        window_start: r.get(1),
+        window_end: r.get(2),
+        open: r.get(3),
+        high: r.get(4),
+        low: r.get(5),
+        close: r.get(6),
+        volume: r.get(7),
+        trades: r.get(8),
+        vwap: r.get(9),
+        avg_price: r.get::<_, Option<f64>>(10).unwrap_or(0.0),
+        is_final: r.get(11),
+    }
 }

@@ -536,3 +536,80 @@ fn the_compose_prometheus_configuration_passes_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_dashboard_serves_its_streams_and_bars_as_metrics_that_promtool_accepts() {
+    tool("promtool");
+    let bars = unique("metrics-dash-bars");
+    create_topic(&bars, 1);
+    let records: Vec<Raw> = (0..5)
+        .map(|i| Raw {
+            partition: 0,
+            key: Some(b"AAPL".to_vec()),
+            value: Some(
+                format!(
+                    r#"{{"symbol":"AAPL","window_start":"2026-11-30T10:00:{i}0Z","window_end":"2026-11-30T10:00:{i}5Z","open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":10,"trades":2,"vwap":1.25,"avg_price":1.25,"final":true}}"#
+                )
+                .into_bytes(),
+            ),
+        })
+        .collect();
+    produce_raw(&bars, &records);
+    let (page, metrics) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let job = Running::spawn(on_broker(&[
+        "dashboard",
+        "--listen",
+        &page,
+        "--topic",
+        &bars,
+        "--metrics-addr",
+        &metrics,
+    ]));
+    // A browser's stream, held open.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        match TcpStream::connect(&page) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the page did not listen: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    write!(stream, "GET /events HTTP/1.1\r\nHost: {page}\r\n\r\n").unwrap();
+    let text = loop {
+        let text = scrape(&metrics);
+        if sample(&text, "stockstream_dashboard_streams") == Some(1.0)
+            && sample(&text, "stockstream_dashboard_bars_total") == Some(5.0)
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "one stream and five bars not seen within 30 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_promtool_accepts(&text);
+    assert!(
+        text.contains("process_resident_memory_bytes"),
+        "the process metrics too:\n{text}"
+    );
+    drop(stream);
+    loop {
+        let text = scrape(&metrics);
+        if sample(&text, "stockstream_dashboard_streams") == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream still counted:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    job.signal_and_wait(libc::SIGINT, Duration::from_secs(30))
+        .assert_code(0);
+}

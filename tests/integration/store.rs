@@ -836,3 +836,89 @@ fn history_resamples_as_an_independent_computation_does() {
     assert_eq!(run.stdout, "");
     assert!(run.stderr.contains("No bars stored"), "{}", run.stderr);
 }
+
+#[test]
+fn the_dashboard_loads_its_history_from_the_store() {
+    let bootstrap = broker().bootstrap.clone();
+    let url = database("store_dashboard");
+    let topic = unique("store-dash");
+    create_topic_on(&bootstrap, &topic, 2);
+    let records: Vec<Raw> = (0..40).map(|i| bar_record(i / 2, i % 2)).collect();
+    produce_raw_on(&bootstrap, &topic, &records);
+    store(
+        &bootstrap,
+        &url,
+        &topic,
+        &unique("g-store"),
+        &["--stop-at-end"],
+    )
+    .wait(Duration::from_secs(60))
+    .assert_code(0);
+    // The dashboard reads another bars topic, empty: whatever it shows came from PostgreSQL.
+    let empty = unique("store-dash-empty");
+    create_topic_on(&bootstrap, &empty, 1);
+    let port = crate::support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = stockstream();
+    cmd.args([
+        "-b",
+        &bootstrap,
+        "dashboard",
+        "--listen",
+        &listen,
+        "--topic",
+        &empty,
+    ])
+    .env("STOCKSTREAM_POSTGRES_URL", &url);
+    let dashboard = Running::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        if let Ok(body) = http_body(&listen, "/api/state") {
+            let state: Value = serde_json::from_str(&body).unwrap_or_default();
+            if state["candles"]["TSLA"]
+                .as_array()
+                .is_some_and(|c| c.len() == 20)
+            {
+                break state;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no history on the page within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let aapl = state["candles"]["AAPL"].as_array().unwrap();
+    assert_eq!(aapl.len(), 20);
+    let stored = table(&url);
+    for candle in aapl {
+        let (key, bar) = from_json(candle);
+        assert_eq!(stored.get(&key), Some(&bar), "{candle}");
+    }
+    let run = dashboard.signal_and_wait(libc::SIGINT, Duration::from_secs(30));
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("40 bars of history from PostgreSQL"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(crate::support::postgres::PASSWORD),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The body of `GET path` on `address` (HTTP/1.0: the answer ends with the connection).
+fn http_body(address: &str, path: &str) -> std::io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
+}

@@ -44,6 +44,7 @@ pub fn bars(topic: &Topic, hub: &Hub, stop: &Stop) {
         let mut take = |m: Option<&BorrowedMessage<'_>>| {
             if let Some(bar) = m.and_then(|m| m.payload()).and_then(Bar::from_json) {
                 hub.bar(&bar);
+                super::metrics::bar();
             }
         };
         read_while_unchanged(topic, &ends, hub, Source::Bars, MISSING, stop, &mut take);

@@ -6,7 +6,9 @@
 
 mod board;
 mod feeds;
+mod history;
 mod hub;
+mod metrics;
 mod server;
 mod source;
 
@@ -16,6 +18,7 @@ use anyhow::Context as _;
 
 use crate::global::Global;
 use crate::kafka::Kafka;
+use crate::postgres::Postgres;
 use crate::signals::{self, Stop};
 use crate::topic_name::TopicName;
 use board::About;
@@ -57,6 +60,20 @@ pub struct Args {
     /// Dead-letter topic, counted by reason (aggregate's --dlq-topic; default: <input>.dlq).
     #[arg(long)]
     dead_letters: Option<TopicName>,
+
+    /// Load the candles' history from the bars `stockstream store` keeps in this PostgreSQL
+    /// (as for store: a URL or key=value settings), so the charts reach back further than
+    /// the topic keeps bars. The password is never shown.
+    #[arg(
+        long,
+        env = "STOCKSTREAM_POSTGRES_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
+
+    #[command(flatten)]
+    metrics: crate::metrics::Flag,
 }
 
 /// What the dashboard reads.
@@ -66,25 +83,43 @@ pub struct Settings {
     pub input: String,
     pub group: String,
     pub dead_letters: String,
+    /// Where `store` keeps bars, for the history.
+    pub postgres: Option<Postgres>,
 }
 
 impl Settings {
-    pub fn from_args(args: Args) -> Self {
+    pub fn from_args(args: Args) -> anyhow::Result<Self> {
         let input = args.input.to_string();
-        Settings {
+        Ok(Settings {
             topic: args.topic.to_string(),
             dead_letters: args
                 .dead_letters
                 .map_or_else(|| format!("{input}.dlq"), |t| t.to_string()),
             input,
             group: args.group,
-        }
+            postgres: args
+                .postgres
+                .map(|url| Postgres::new(&url, POSTGRES_TIMEOUT))
+                .transpose()?,
+        })
     }
 }
 
+/// The longest connecting to PostgreSQL and reading the history may take.
+const POSTGRES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Dashboard metrics' histograms: none (streams and bars are counted, not timed).
+const HISTOGRAMS: &[crate::metrics::Buckets] = &[];
+
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let listener = listen(args.listen)?;
-    let settings = Settings::from_args(args);
+    // Before Kafka is contacted: an address in use stops the dashboard at once.
+    if let Some(address) = &args.metrics.metrics_addr {
+        crate::metrics::serve(address, HISTOGRAMS)?;
+        metrics::describe();
+        tracing::info!(target: LOG, "📊 Metrics at {}", address.url());
+    }
+    let settings = Settings::from_args(args)?;
     let kafka = Kafka::new(&global.connection)?;
     let stop = signals::install()?;
     serve(&kafka, &settings, listener, &stop)
@@ -131,6 +166,10 @@ pub fn serve(
     let address = listener.local_addr().context("the dashboard's address")?;
     tracing::info!(target: LOG, "📈 Dashboard on {} (Ctrl+C stops)", url(address));
     std::thread::scope(|scope| {
+        // The stored history first: the topic's bars then replace what they overlap.
+        if let Some(pg) = &settings.postgres {
+            history::load(pg, &hub);
+        }
         let started = [
             spawn(scope, "dashboard-bars", || feeds::bars(&bars, &hub, stop)),
             spawn(scope, "dashboard-input", || {
@@ -203,14 +242,14 @@ mod tests {
     /// Out of the box, the dashboard shows what `aggregate` writes out of the box.
     #[test]
     fn the_defaults_are_those_of_aggregate() {
-        let dashboard = Settings::from_args(parsed("dashboard", &[]));
+        let dashboard = Settings::from_args(parsed("dashboard", &[])).unwrap();
         let aggregate =
             crate::commands::aggregate::Settings::from_args(parsed("aggregate", &[])).unwrap();
         assert_eq!(dashboard.topic, aggregate.output_topic);
         assert_eq!(dashboard.input, aggregate.topic);
         assert_eq!(dashboard.group, aggregate.group);
         assert_eq!(dashboard.dead_letters, aggregate.dlq_topic);
-        let other = Settings::from_args(parsed("dashboard", &["--input", "ticks"]));
+        let other = Settings::from_args(parsed("dashboard", &["--input", "ticks"])).unwrap();
         assert_eq!(other.dead_letters, "ticks.dlq");
     }
 

@@ -114,6 +114,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// events are framed once by the hub and shared by every stream (no per-stream copy).
 async fn events(State(app): State<App>) -> impl IntoResponse {
     let (first, changes) = app.hub.subscribe();
+    super::metrics::stream_opened();
     let stream = Changes {
         hub: app.hub,
         changes,
@@ -138,6 +139,12 @@ struct Changes {
     changes: broadcast::Receiver<Message>,
     closed: watch::Receiver<bool>,
     pending: Option<Message>,
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        super::metrics::stream_closed();
+    }
 }
 
 impl Changes {

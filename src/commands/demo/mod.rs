@@ -200,6 +200,7 @@ fn board_of(aggregate: &aggregate::Settings) -> dashboard::Settings {
         input: aggregate.topic.clone(),
         group: aggregate.group.clone(),
         dead_letters: aggregate.dlq_topic.clone(),
+        postgres: None,
     }
 }
 
