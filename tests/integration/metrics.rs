@@ -4,7 +4,7 @@
 //! `aggregate` serve; a taken or malformed address is a clear error before Kafka is asked.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::compose::{dashboard_queries, metric_names};
 use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw};
 use crate::support::model::{expected, log_of};
-use crate::support::{on_broker, run_for, stockstream, unique, Running};
+use crate::support::{http_get, on_broker, run_for, stockstream, unique, Running};
 
 /// 2026-01-01T00:00:00Z in Unix seconds: the ticks live well in the past.
 const T0: f64 = 1_767_225_600.0;
@@ -39,22 +39,6 @@ fn tool(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// `GET path` over HTTP/1.0 (the answer ends with the connection): status and body.
-fn http_get(address: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
 }
 
 /// The /metrics text at `address`, once it answers (at most 30 s).

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::support::kafka::{create_topic_on, produce_raw_on, read_all_on, Raw};
 use crate::support::postgres::{postgres, psql, DedicatedPostgres};
-use crate::support::{broker, run_for, stockstream, unique, Run, Running};
+use crate::support::{broker, http_get, run_for, stockstream, unique, Run, Running};
 
 /// A bar's identity: (symbol, window start ms, window end ms).
 type Key = (String, i64, i64);
@@ -873,7 +873,7 @@ fn the_dashboard_loads_its_history_from_the_store() {
     let dashboard = Running::spawn(cmd);
     let deadline = Instant::now() + Duration::from_secs(30);
     let state = loop {
-        if let Ok(body) = http_body(&listen, "/api/state") {
+        if let Ok((200, body)) = http_get(&listen, "/api/state") {
             let state: Value = serde_json::from_str(&body).unwrap_or_default();
             if state["candles"]["TSLA"]
                 .as_array()
@@ -907,18 +907,4 @@ fn the_dashboard_loads_its_history_from_the_store() {
         "{}",
         run.stderr
     );
-}
-
-/// The body of `GET path` on `address` (HTTP/1.0: the answer ends with the connection).
-fn http_body(address: &str, path: &str) -> std::io::Result<String> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    Ok(answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
 }
