@@ -908,3 +908,42 @@ fn the_dashboard_loads_its_history_from_the_store() {
         run.stderr
     );
 }
+
+/// Two instances of one group share the partitions; one is frozen (SIGSTOP) with bars read
+/// but not written, past its session timeout, so the other takes its partitions over and
+/// writes on. Thawed, the first finds the stored offsets moved: it writes nothing of what
+/// it held and reads on from the database.
+#[test]
+fn a_frozen_instance_writes_nothing_its_successor_already_wrote() {
+    let live = Live::start(database("store_zombie"), "store-zombie", 25);
+    let instance = |wait: &str| {
+        let mut cmd = stockstream();
+        cmd.args([
+            "-X",
+            "session.timeout.ms=6000",
+            "-b",
+            &live.bootstrap,
+            "store",
+        ])
+        .args(["--topic", &live.bars, "--group", &live.group])
+        .args(["--batch-wait", wait, "--progress-interval", "2s"])
+        .env("STOCKSTREAM_POSTGRES_URL", &live.url);
+        Running::spawn(cmd)
+    };
+    // The one to freeze holds its bars for 4 s before writing them.
+    let zombie = instance("4s");
+    let other = instance("100ms");
+    std::thread::sleep(Duration::from_secs(8));
+    zombie.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(14));
+    zombie.signal(libc::SIGCONT);
+    let run = live.settle(other);
+    let zombie = zombie.signal_and_wait(libc::SIGINT, Duration::from_secs(30));
+    zombie.assert_code(0);
+    assert!(
+        zombie.stderr.contains("moved under this instance"),
+        "the thawed instance noticed: {}\n--- the other\n{}",
+        zombie.stderr,
+        run.stderr
+    );
+}
