@@ -386,7 +386,13 @@ fn the_cluster_profile_is_three_kraft_nodes_with_the_cluster_launchers_settings(
 }
 
 /// The services of the `monitoring` profile that run stockstream itself.
-const STOCKSTREAM_SERVICES: [&str; 4] = ["stockstream-topic", "produce", "aggregate", "store"];
+const STOCKSTREAM_SERVICES: [&str; 5] = [
+    "stockstream-topic",
+    "produce",
+    "aggregate",
+    "store",
+    "dashboard",
+];
 
 /// A service's volume mounts, `HOST:CONTAINER[:OPTIONS]`, as (host, container).
 fn mounts(service: &Value) -> Vec<(String, String)> {
@@ -515,10 +521,10 @@ fn the_monitoring_profile_runs_the_pipeline_built_from_the_containerfile() {
 }
 
 #[test]
-fn prometheus_scrapes_produce_and_aggregate_at_their_metrics_ports() {
+fn prometheus_scrapes_produce_aggregate_and_the_dashboard_at_their_metrics_ports() {
     let compose = compose();
     let mut expected = Vec::new();
-    for name in ["produce", "aggregate"] {
+    for name in ["produce", "aggregate", "dashboard"] {
         let s = service(&compose, name);
         let address = flag_value(s, "--metrics-addr")
             .unwrap_or_else(|| panic!("{name} serves no metrics (--metrics-addr)"));
@@ -695,32 +701,44 @@ fn store_keeps_the_bars_in_the_postgres_service_once_it_accepts_connections() {
         "healthy once it accepts connections over TCP: {check}"
     );
 
-    // store reaches it by its service name inside the compose network.
+    // store, and the dashboard for its history, reach it by its service name inside the
+    // compose network.
+    for name in ["store", "dashboard"] {
+        let s = service(&compose, name);
+        let url = environment(s)
+            .get("STOCKSTREAM_POSTGRES_URL")
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} sets STOCKSTREAM_POSTGRES_URL"));
+        assert_eq!(
+            url,
+            format!(
+                "postgres://{}:{}@postgres:5432/{}",
+                env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
+            ),
+            "{name}"
+        );
+        let after = dependencies(s);
+        assert_eq!(
+            after.get("postgres"),
+            Some(&Some("service_healthy".to_string())),
+            "{name} waits until PostgreSQL is healthy: {after:?}"
+        );
+        assert!(
+            after.contains_key("aggregate"),
+            "{name} shows or stores aggregate's bars: {after:?}"
+        );
+        assert_eq!(s["restart"].as_str(), Some("on-failure"), "{name}");
+    }
     let store = service(&compose, "store");
-    let url = environment(store)
-        .get("STOCKSTREAM_POSTGRES_URL")
-        .cloned()
-        .expect("store sets STOCKSTREAM_POSTGRES_URL");
-    assert_eq!(
-        url,
-        format!(
-            "postgres://{}:{}@postgres:5432/{}",
-            env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
-        )
-    );
     assert_eq!(
         strings(&store["command"]).last().map(String::as_str),
         Some("store")
     );
-    let after = dependencies(store);
+    // The page, for the host's browser, on every interface inside its container.
+    let dashboard = service(&compose, "dashboard");
     assert_eq!(
-        after.get("postgres"),
-        Some(&Some("service_healthy".to_string())),
-        "store waits until PostgreSQL is healthy: {after:?}"
+        flag_value(dashboard, "--listen").as_deref(),
+        Some("0.0.0.0:8050")
     );
-    assert!(
-        after.contains_key("aggregate"),
-        "store stores aggregate's bars: {after:?}"
-    );
-    assert_eq!(store["restart"].as_str(), Some("on-failure"));
+    assert!(strings(&dashboard["ports"]).contains(&"8050:8050".to_string()));
 }
