@@ -119,6 +119,11 @@ impl Bar {
     /// that is not one.
     pub fn from_json(payload: &[u8]) -> Option<Bar> {
         let w: Wire<String> = serde_json::from_slice(payload).ok()?;
+        Bar::from_wire(&w)
+    }
+
+    /// A bar read back as its wire form; `None` when its symbol or times are not valid.
+    pub fn from_wire(w: &Wire<String>) -> Option<Bar> {
         Some(Bar {
             symbol: Symbol::from_wire(&w.symbol)?,
             window_start: unix_ms(&w.window_start)?,

@@ -61,10 +61,16 @@ fn feed_with(bootstrap: &str, topic: &str, seconds: u64, flags: &[&str]) -> Join
             .args([
                 "-b", &bootstrap, "produce", "--topic", &topic, "--rate", "150",
             ])
+            // A broker restarted under the feed may take up to ~2 minutes to come back
+            // on a busy machine (see `Dedicated::resume`): the feed's records wait for it
+            // that long, in flight and at the end (one run with the default 30 s flush
+            // gave up on them while the broker was still starting).
             .args([
                 "--duration",
                 &format!("{seconds}s"),
                 "--delivery-timeout",
+                "2m",
+                "--flush-timeout",
                 "2m",
             ]);
         let run = crate::support::run_for(cmd, Duration::from_secs(seconds + 180));

@@ -232,10 +232,10 @@ fn read(
 /// A record of the bars topic as a bar, or why it is not one: (reason, message).
 fn parse(payload: Option<&[u8]>) -> Result<Bar, (&'static str, String)> {
     let payload = payload.ok_or(("invalid_json", "the record has no value".to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| ("invalid_json", format!("not JSON: {e}")))?;
-    let wire: Wire<String> =
-        serde_json::from_value(value).map_err(|e| ("invalid_bar", format!("not a bar: {e}")))?;
+    let wire: Wire<String> = serde_json::from_slice(payload).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ("invalid_bar", format!("not a bar: {e}")),
+        _ => ("invalid_json", format!("not JSON: {e}")),
+    })?;
     let invalid = |what: String| ("invalid_bar", what);
     if Symbol::from_wire(&wire.symbol).is_none() {
         return Err(invalid(format!("unknown symbol {:?}", wire.symbol)));
@@ -263,7 +263,7 @@ fn parse(payload: Option<&[u8]>) -> Result<Bar, (&'static str, String)> {
             "volume or trades beyond what PostgreSQL's bigint holds".into(),
         ));
     }
-    Bar::from_json(payload).ok_or_else(|| invalid("not a bar".into()))
+    Bar::from_wire(&wire).ok_or_else(|| invalid("not a bar".into()))
 }
 
 /// Checks the bars topic and creates a missing dead-letter topic like it; returns the
@@ -360,4 +360,36 @@ fn summary(counts: &Counts, took: Duration) {
         thousands(counts.dead_letters),
         took.as_secs_f64()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_a_bar_is_named_by_its_reason() {
+        let bar = br#"{"symbol":"AAPL","window_start":"2026-11-30T00:00:00Z","window_end":"2026-11-30T00:00:10Z","open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":10,"trades":2,"vwap":1.25,"avg_price":1.25,"final":true}"#;
+        let parsed = parse(Some(bar)).unwrap();
+        assert_eq!(parsed.window_end - parsed.window_start, 10_000);
+        let reason = |v: &[u8]| parse(Some(v)).unwrap_err().0;
+        assert_eq!(reason(b"not json"), "invalid_json");
+        assert_eq!(reason(b"{\"symbol\":"), "invalid_json");
+        assert_eq!(reason(br#"{"symbol":"AAPL"}"#), "invalid_bar");
+        assert_eq!(reason(br#"[1,2]"#), "invalid_bar");
+        let text = String::from_utf8_lossy(bar);
+        assert_eq!(
+            reason(text.replace("AAPL", "ZZZ").as_bytes()),
+            "invalid_bar"
+        );
+        assert_eq!(
+            reason(text.replace("00:00:10Z", "1999-01-01").as_bytes()),
+            "invalid_bar"
+        );
+        let backwards = text.replace("T00:00:10Z", "T00:00:00Z");
+        assert!(parse(Some(backwards.as_bytes()))
+            .unwrap_err()
+            .1
+            .contains("before it starts"));
+        assert_eq!(parse(None).unwrap_err().0, "invalid_json");
+    }
 }
