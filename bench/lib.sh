@@ -1,5 +1,6 @@
 # Shared by the bench/ scripts: a release build, Kafka's tools, and a throw-away local broker
-# on $PORT that stops when the script exits. Source it; it sets BIN, TOOLS, BROKER, WORK.
+# on $PORT that stops when the script exits. Source it; it sets BIN, TOOLS, BROKER, WORK, and
+# offers `launch` for further servers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v /usr/bin/time >/dev/null || { echo "the benchmarks need GNU time (apt-get install time)" >&2; exit 1; }
@@ -10,23 +11,46 @@ TOOLS="$(scripts/kafka-local classpath --tools)"
 WORK="$(mktemp -d)"
 BROKER="127.0.0.1:$PORT"
 
-scripts/kafka-local run --port "$PORT" --data "$WORK/kafka" --ephemeral --watch-pid $$ \
-    >"$WORK/launcher.out" 2>"$WORK/launcher.err" &
-LAUNCHER=$!
-trap 'kill -TERM $LAUNCHER 2>/dev/null; wait $LAUNCHER 2>/dev/null; rm -rf "$WORK"' EXIT
-until grep -q READY "$WORK/launcher.out" 2>/dev/null; do
-    kill -0 $LAUNCHER 2>/dev/null || { cat "$WORK/launcher.err" >&2; exit 1; }
-    sleep 0.5
-done
+# What the script leaves when it exits, also on a failure or Ctrl+C: the servers `launch`
+# started (stopped first; a launcher may have gone already), then these folders. Ctrl+C ends
+# the script even where the command it interrupted exits normally on it.
+LAUNCHERS=()
+REMOVE_AT_EXIT=("$WORK")
+trap 'for pid in "${LAUNCHERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+      for pid in "${LAUNCHERS[@]}"; do wait "$pid" 2>/dev/null || true; done
+      rm -rf "${REMOVE_AT_EXIT[@]}"' EXIT
+trap 'exit 130' INT TERM HUP
 
-# create_topic NAME: 5 partitions, like stock_prices.
+# launch NAME CMD...: runs CMD, a launcher that prints READY once its server accepts
+# connections and stops the server on SIGTERM, in the background; waits for READY. Its
+# output is in $WORK/NAME.out and NAME.err.
+launch() {
+    local name=$1 pid
+    shift
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    pid=$!
+    LAUNCHERS+=("$pid")
+    until grep -q READY "$WORK/$name.out" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
+        sleep 0.5
+    done
+}
+
+launch kafka scripts/kafka-local run --port "$PORT" --data "$WORK/kafka" --ephemeral --watch-pid $$
+
+# create_topic NAME [FLAG...]: 5 partitions, like stock_prices, and the flags of `topic create`.
 create_topic() {
-    "$BIN" -q -b "$BROKER" topic create "$1" --partitions 5 >/dev/null
+    "$BIN" -q -b "$BROKER" topic create "$1" --partitions 5 "${@:2}" >/dev/null
 }
 
 # ratio A B: A / B with two decimals.
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+# median: of the numbers on stdin, one per line (two decimals when it falls between two).
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # mb KILOBYTES: as megabytes with one decimal.
