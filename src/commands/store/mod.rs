@@ -177,6 +177,10 @@ fn read(
         if stop.requested() {
             return Ok(());
         }
+        // Whether every partition may be at its end now: asked of librdkafka (a round trip to
+        // its main thread) only when a partition reports its end or nothing came, never per
+        // record.
+        let mut check_end = false;
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
@@ -201,9 +205,10 @@ fn read(
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);
+                check_end = true;
             }
             Some(Err(e)) => tracing::warn!(target: LOG, "reading `{topic}`: {e}"),
-            None => {}
+            None => check_end = true,
         }
         let mut w = consumer.context().writer();
         if let Some(e) = w.failed.take() {
@@ -219,7 +224,7 @@ fn read(
             progress.log(&w.counts);
         }
         drop(w);
-        if args.stop_at_end {
+        if args.stop_at_end && check_end {
             let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
             if assigned > 0 && at_end.len() >= assigned {
                 tracing::info!(target: LOG, "🏁 Every partition read to its end: stopping");
