@@ -4,6 +4,8 @@
 use tokio_postgres::Client;
 
 use super::db::PgResult as _;
+use crate::aggregate::Bar;
+use crate::record::Symbol;
 
 /// What to read. Times are Unix milliseconds; a bar is in range when its window starts in
 /// `[from, to)`.
@@ -16,24 +18,6 @@ pub struct Query {
     /// Merge into bars of this many milliseconds, aligned to the Unix epoch: a stored bar
     /// goes to the one its window starts in.
     pub resample: Option<i64>,
-}
-
-/// A bar as stored, or merged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub symbol: String,
-    pub window_start: i64,
-    pub window_end: i64,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub volume: i64,
-    pub trades: i64,
-    pub vwap: Option<f64>,
-    pub avg_price: f64,
-    /// Merged: whether every bar in it is final.
-    pub is_final: bool,
 }
 
 const STORED: &str = "
@@ -83,7 +67,8 @@ const LATEST: &str = "
     WHERE n <= $1
     ORDER BY window_start, symbol";
 
-pub async fn bars(client: &Client, query: &Query) -> anyhow::Result<Vec<Row>> {
+/// The bars asked for, oldest first (a merged bar is final when every bar in it is).
+pub async fn bars(client: &Client, query: &Query) -> anyhow::Result<Vec<Bar>> {
     let symbols = &query.symbols;
     let rows = match query.resample {
         None => client
@@ -95,27 +80,29 @@ pub async fn bars(client: &Client, query: &Query) -> anyhow::Result<Vec<Row>> {
             .await
             .pg()?,
     };
-    Ok(rows.iter().map(row).collect())
+    Ok(rows.iter().filter_map(bar).collect())
 }
 
-pub async fn latest(client: &Client, per_symbol: i64) -> anyhow::Result<Vec<Row>> {
+pub async fn latest(client: &Client, per_symbol: i64) -> anyhow::Result<Vec<Bar>> {
     let rows = client.query(LATEST, &[&per_symbol]).await.pg()?;
-    Ok(rows.iter().map(row).collect())
+    Ok(rows.iter().filter_map(bar).collect())
 }
 
-fn row(r: &tokio_postgres::Row) -> Row {
-    Row {
-        symbol: r.get(0),
+/// A row as a bar; `None` for a symbol stockstream does not know (a row not `store`'s).
+fn bar(r: &tokio_postgres::Row) -> Option<Bar> {
+    Some(Bar {
+        symbol: Symbol::from_wire(r.get(0))?,
         window_start: r.get(1),
         window_end: r.get(2),
         open: r.get(3),
         high: r.get(4),
         low: r.get(5),
         close: r.get(6),
-        volume: r.get(7),
-        trades: r.get(8),
+        // `store` writes only what fits both.
+        volume: u64::try_from(r.get::<_, i64>(7)).ok()?,
+        trades: u64::try_from(r.get::<_, i64>(8)).ok()?,
         vwap: r.get(9),
         avg_price: r.get::<_, Option<f64>>(10).unwrap_or(0.0),
         is_final: r.get(11),
-    }
+    })
 }

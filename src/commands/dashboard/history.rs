@@ -6,10 +6,8 @@
 use super::board::HISTORY;
 use super::hub::Hub;
 use super::LOG;
-use crate::aggregate::Bar;
-use crate::postgres::history::{latest, Row};
+use crate::postgres::history::latest;
 use crate::postgres::Postgres;
-use crate::record::Symbol;
 
 /// Feeds the newest `HISTORY` stored bars of every symbol to the board, oldest first.
 pub fn load(pg: &Postgres, hub: &Hub) {
@@ -27,8 +25,7 @@ pub fn load(pg: &Postgres, hub: &Hub) {
             })
         });
     match read {
-        Ok(rows) => {
-            let bars: Vec<Bar> = rows.iter().filter_map(bar).collect();
+        Ok(bars) => {
             for b in &bars {
                 hub.bar(b);
             }
@@ -41,21 +38,4 @@ pub fn load(pg: &Postgres, hub: &Hub) {
             pg.shown
         ),
     }
-}
-
-fn bar(row: &Row) -> Option<Bar> {
-    Some(Bar {
-        symbol: Symbol::from_wire(&row.symbol)?,
-        window_start: row.window_start,
-        window_end: row.window_end,
-        open: row.open,
-        high: row.high,
-        low: row.low,
-        close: row.close,
-        volume: u64::try_from(row.volume).ok()?,
-        trades: u64::try_from(row.trades).ok()?,
-        vwap: row.vwap,
-        avg_price: row.avg_price,
-        is_final: row.is_final,
-    })
 }

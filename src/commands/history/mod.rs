@@ -9,10 +9,11 @@ use anyhow::Context as _;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::aggregate::bar::{rfc3339, Wire};
+use crate::aggregate::bar::rfc3339;
+use crate::aggregate::Bar;
 use crate::global::Global;
 use crate::numbers::count;
-use crate::postgres::history::{self, Query, Row};
+use crate::postgres::history::{self, Query};
 use crate::postgres::{schema, Postgres};
 use crate::record::{now_millis, Symbol};
 use crate::table::Table;
@@ -151,7 +152,10 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        Format::Json => rows.iter().try_for_each(|r| writeln!(out, "{}", json(r))),
+        Format::Json => rows.iter().try_for_each(|r| {
+            out.write_all(&r.to_json())?;
+            writeln!(out)
+        }),
         Format::Csv => csv(&rows, &mut out),
     };
     written.and_then(|()| out.flush())?;
@@ -172,7 +176,7 @@ fn describe(query: &Query) -> String {
     format!("{symbols} from {from} to {to}")
 }
 
-fn table(rows: &[Row]) -> Table {
+fn table(rows: &[Bar]) -> Table {
     let mut t = Table::new(vec![
         "SYMBOL",
         "WINDOW START",
@@ -188,7 +192,7 @@ fn table(rows: &[Row]) -> Table {
     ]);
     for r in rows {
         t.row(vec![
-            r.symbol.clone(),
+            r.symbol.as_str().to_string(),
             rfc3339(r.window_start),
             rfc3339(r.window_end),
             format!("{:.2}", r.open),
@@ -204,38 +208,16 @@ fn table(rows: &[Row]) -> Table {
     t
 }
 
-fn json(r: &Row) -> String {
-    let wire = Wire {
-        symbol: r.symbol.as_str(),
-        window_start: rfc3339(r.window_start),
-        window_end: rfc3339(r.window_end),
-        open: r.open,
-        high: r.high,
-        low: r.low,
-        close: r.close,
-        volume: u64::try_from(r.volume).unwrap_or(0),
-        trades: u64::try_from(r.trades).unwrap_or(0),
-        vwap: r.vwap,
-        avg_price: r.avg_price,
-        is_final: r.is_final,
-    };
-    serde_json::to_string(&wire).unwrap_or_default()
-}
-
-fn csv(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> {
+fn csv(rows: &[Bar], out: &mut impl std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
         "symbol,window_start,window_end,open,high,low,close,volume,trades,vwap,avg_price,final"
     )?;
     for r in rows {
-        let symbol = if r.symbol.contains([',', '"', '\n']) {
-            format!("\"{}\"", r.symbol.replace('"', "\"\""))
-        } else {
-            r.symbol.clone()
-        };
         writeln!(
             out,
-            "{symbol},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.symbol.as_str(),
             rfc3339(r.window_start),
             rfc3339(r.window_end),
             r.open,
