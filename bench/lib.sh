@@ -60,11 +60,12 @@ mb() {
 
 # aggregate_rate TOPIC NAME GUARANTEE [FLAG...]: drains TOPIC with `aggregate --from earliest
 # --stop-at-end` under group, output topic and instance id named after NAME, and the given
-# flags; checks that it read $COUNT records; prints "RECORDS_PER_S PEAK_RSS_KB COMMITS".
+# flags; checks that it read $COUNT records; prints "RECORDS_PER_S PEAK_RSS_KB COMMITS CPU_S"
+# (CPU_S: user + system seconds of the whole process, all its threads).
 aggregate_rate() {
-    local topic=$1 name=$2 guarantee=$3 got records rate commits
+    local topic=$1 name=$2 guarantee=$3 got records rate commits rss user sys
     shift 3
-    /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" --color never -b "$BROKER" aggregate --topic "$topic" \
+    /usr/bin/time -f "%M %U %S" -o "$WORK/rss" "$BIN" --color never -b "$BROKER" aggregate --topic "$topic" \
         --group "bench-$name" --output-topic "bars-$name" --output-retention forever --from earliest \
         --guarantee "$guarantee" --stop-at-end --no-console --progress-interval 1h --instance-id "bench-$name" \
         "$@" >/dev/null 2>"$WORK/ss.err" || { cat "$WORK/ss.err" >&2; exit 1; }
@@ -73,5 +74,6 @@ aggregate_rate() {
     got=$(sed -n 's/.*Summary: \([0-9,]*\) records\? read.*(\([0-9,]*\) records\?\/s); \([0-9,]*\) commits\?.*/\1 \2 \3/p' "$WORK/ss.err" | tr -d ,)
     read -r records rate commits <<<"$got"
     [[ "$records" == "$COUNT" ]] || { echo "aggregate read ${records:-no} records of $COUNT" >&2; cat "$WORK/ss.err" >&2; exit 1; }
-    echo "$rate $(tail -1 "$WORK/rss") $commits"
+    read -r rss user sys <"$WORK/rss"
+    echo "$rate $rss $commits $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
 }
