@@ -147,8 +147,8 @@ pub async fn write(
     Ok(Written::Committed)
 }
 
-/// One statement for the whole batch: the columns as arrays, unnested into rows. A final
-/// bar in the table is never replaced.
+/// One statement for the whole batch: the columns as arrays, unnested into rows, sorted by
+/// the primary key. A final bar in the table is never replaced.
 async fn upsert(client: &impl GenericClient, batch: &Batch) -> anyhow::Result<()> {
     let n = batch.len();
     let mut symbol = Vec::with_capacity(n);
@@ -166,7 +166,10 @@ async fn upsert(client: &impl GenericClient, batch: &Batch) -> anyhow::Result<()
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for b in batch.bars.values() {
+    // In the primary key's order: the index is walked forward instead of at random.
+    let mut rows: Vec<&Bar> = batch.bars.values().collect();
+    rows.sort_unstable_by_key(|b| (b.symbol.as_str(), b.window_start, b.window_end));
+    for b in rows {
         symbol.push(b.symbol.as_str());
         start.push(b.window_start);
         end.push(b.window_end);

@@ -66,7 +66,7 @@ impl ConsumerContext for StoreContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let mut writer = self.writer();
-                match writer.assign(&partitions) {
+                match writer.assign(consumer, &partitions) {
                     Ok(stored) => {
                         let mut notes = Vec::new();
                         for (p, at) in &stored {

@@ -147,7 +147,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         }
         let closing = if ended.is_ok() {
             let mut w = consumer.context().writer();
-            w.write(&consumer).and_then(|()| w.finish())
+            w.write_all(&consumer).and_then(|()| w.finish())
         } else {
             Ok(())
         };
@@ -216,6 +216,8 @@ fn read(
         }
         if w.batch_len() >= args.batch_size || w.waited().is_some_and(|d| d >= args.batch_wait) {
             w.write(consumer)?;
+        } else {
+            w.settle_if_done(consumer)?;
         }
         if w.restart {
             return Ok(());

@@ -1,6 +1,12 @@
 //! What `store` keeps between polls: the database connection, the partitions this instance
-//! owns with the offsets the database has for them, the bars read since the last write, and
-//! the dead-letter producer. Rebalances and the reading loop both go through it.
+//! owns with the offsets the database has for them, the bars read since the last write, the
+//! write in flight, and the dead-letter producer. Rebalances and the reading loop both go
+//! through it.
+//!
+//! A batch's transaction runs on the PostgreSQL runtime's thread while the next batch is
+//! read; at most one is in flight, and it is settled (its outcome applied to the offsets
+//! owned) before the next one starts, so each write still moves the offsets from exactly
+//! where the one before left them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext
 use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
 use super::LOG;
@@ -36,6 +43,8 @@ pub struct Writer {
     /// The partitions owned, with the offsets the database has for them.
     owned: Offsets,
     batch: Batch,
+    /// The write whose transaction is running, if any.
+    in_flight: Option<InFlight>,
     /// When the oldest unwritten news (a bar, or a position moved) came.
     pending_since: Option<Instant>,
     dlq: BaseProducer<Observer>,
@@ -59,6 +68,17 @@ pub struct Counts {
     /// How long each transaction took, milliseconds.
     pub write_ms: Vec<u64>,
 }
+
+/// A write handed to the runtime: its first attempt runs on the connection it took.
+struct InFlight {
+    attempt: JoinHandle<Attempt>,
+    from: Offsets,
+    to: BTreeMap<i32, i64>,
+    batch: Arc<Batch>,
+}
+
+/// A first attempt's end: the connection back, the outcome, and how long it took.
+type Attempt = (Client, anyhow::Result<Written>, Duration);
 
 pub struct Setup {
     pub pg: Postgres,
@@ -94,6 +114,7 @@ impl Writer {
             stop: setup.stop,
             owned: Offsets::new(),
             batch: Batch::default(),
+            in_flight: None,
             pending_since: None,
             dlq: setup.dlq,
             dlq_topic: setup.dlq_topic,
@@ -105,7 +126,12 @@ impl Writer {
     }
 
     /// Partitions arrive: where the database says each one is (`None`: its start).
-    pub fn assign(&mut self, partitions: &[i32]) -> anyhow::Result<Offsets> {
+    pub fn assign<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+    ) -> anyhow::Result<Offsets> {
+        self.settle(consumer)?;
         let (group, topic) = (self.group.clone(), self.topic.clone());
         let found = self.with_client("reading the stored offsets", |client| {
             let (group, topic, partitions) = (group.clone(), topic.clone(), partitions.to_vec());
@@ -118,7 +144,7 @@ impl Writer {
     /// Partitions leave: what was read of them is written first (when that fails, the next
     /// owner reads it again from the offsets in the database).
     pub fn revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, partitions: &[i32]) {
-        if let Err(e) = self.write(consumer) {
+        if let Err(e) = self.write_all(consumer) {
             tracing::warn!(target: LOG, "writing before letting partitions go: {e:#}; their next owner reads them again from the stored offsets");
             self.batch.clear();
             self.pending_since = None;
@@ -129,8 +155,13 @@ impl Writer {
     }
 
     /// Forgets every partition and what was read of them: the consumer starts again from
-    /// the database.
+    /// the database (where a write still in flight has either landed or not).
     pub fn abandon(&mut self) {
+        if let Some(in_flight) = self.in_flight.take() {
+            if let Ok((client, _, _)) = self.rt.block_on(in_flight.attempt) {
+                self.client = Some(client);
+            }
+        }
         self.owned.clear();
         self.batch.clear();
         self.pending_since = None;
@@ -192,9 +223,23 @@ impl Writer {
         self.pending_since.map(|t| t.elapsed())
     }
 
-    /// Writes the bars read since the last write with the offsets reached, in one
-    /// transaction; dead letters are delivered first.
+    /// Writes everything read so far and waits until it is in.
+    pub fn write_all<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> anyhow::Result<()> {
+        self.write(consumer)?;
+        self.settle(consumer)
+    }
+
+    /// Starts writing the bars read since the last write with the offsets reached, in one
+    /// transaction, once the write before it has settled; dead letters read before those
+    /// offsets are delivered first.
     pub fn write<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> anyhow::Result<()> {
+        self.settle(consumer)?;
+        if self.restart {
+            return Ok(());
+        }
         self.dlq.poll(Duration::ZERO);
         let to = self.positions(consumer);
         if to.is_empty() && self.batch.is_empty() {
@@ -209,29 +254,89 @@ impl Writer {
                 )
             })?;
         }
-        let began = Instant::now();
-        let (group, topic) = (self.group.clone(), self.topic.clone());
-        let from = self.owned.clone();
+        // A connection first (waiting for PostgreSQL within the patience when it is away).
+        if self.client.is_none() {
+            self.with_client("connecting", |_| Box::pin(async { Ok(()) }))?;
+        }
+        let Some(mut client) = self.client.take() else {
+            bail!("no connection to {}", self.pg.shown);
+        };
         let batch = Arc::new(std::mem::take(&mut self.batch));
-        let outcome = {
-            let (to, batch) = (&to, &batch);
-            self.with_client("writing bars", |client| {
-                let (group, topic, from) = (group.clone(), topic.clone(), from.clone());
-                let (to, batch) = (to.clone(), Arc::clone(batch));
-                Box::pin(
-                    async move { bars::write(client, &group, &topic, &from, &to, &batch).await },
-                )
+        let from = self.owned.clone();
+        let attempt = {
+            let (group, topic) = (self.group.clone(), self.topic.clone());
+            let (from, to, batch) = (from.clone(), to.clone(), Arc::clone(&batch));
+            self.rt.spawn(async move {
+                let began = Instant::now();
+                let outcome = bars::write(&mut client, &group, &topic, &from, &to, &batch).await;
+                (client, outcome, began.elapsed())
             })
         };
-        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                self.batch = batch;
-                return Err(e);
+        self.in_flight = Some(InFlight {
+            attempt,
+            from,
+            to,
+            batch,
+        });
+        self.pending_since = None;
+        Ok(())
+    }
+
+    /// Applies the outcome of a write in flight that has ended; does not wait for one that
+    /// has not.
+    pub fn settle_if_done<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> anyhow::Result<()> {
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.attempt.is_finished())
+        {
+            self.settle(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the write in flight and applies its outcome. A first attempt that lost its
+    /// connection is made again here, within the patience.
+    fn settle<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> anyhow::Result<()> {
+        let Some(InFlight {
+            attempt,
+            from,
+            to,
+            batch,
+        }) = self.in_flight.take()
+        else {
+            return Ok(());
+        };
+        let began = Instant::now();
+        let (outcome, took) = match self.rt.block_on(attempt) {
+            Ok((client, Ok(outcome), took)) => {
+                self.client = Some(client);
+                (outcome, took)
+            }
+            Ok((_, Err(e), _)) if !db::retriable(&e) => {
+                return Err(e).with_context(|| format!("writing bars on {}", self.pg.shown));
+            }
+            // The connection failed (or the task did): the same write again, on a new one.
+            // If the first attempt committed after all, the offsets say so (AlreadyThere).
+            failed => {
+                if let Ok((_, Err(e), _)) = &failed {
+                    tracing::debug!(target: LOG, "writing bars: {e:#}; trying again");
+                }
+                let (group, topic) = (self.group.clone(), self.topic.clone());
+                let outcome = self.with_client("writing bars", |client| {
+                    let (group, topic, from, to) =
+                        (group.clone(), topic.clone(), from.clone(), to.clone());
+                    let batch = Arc::clone(&batch);
+                    Box::pin(async move {
+                        bars::write(client, &group, &topic, &from, &to, &batch).await
+                    })
+                })?;
+                (outcome, began.elapsed())
             }
         };
-        self.pending_since = None;
         match outcome {
             Written::Committed | Written::AlreadyThere => {
                 if outcome == Written::Committed {
@@ -240,7 +345,7 @@ impl Writer {
                     self.counts.finals_written += batch.finals() as u64;
                     self.counts
                         .write_ms
-                        .push(u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX));
+                        .push(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
                 }
                 for (p, o) in &to {
                     self.owned.insert(*p, Some(*o));
