@@ -16,13 +16,16 @@ pub const TOPIC_MISSING: u8 = 4;
 pub const TOPIC_EXISTS: u8 = 5;
 /// The consumer group does not exist (no members and no committed offsets).
 pub const GROUP_MISSING: u8 = 6;
+/// PostgreSQL did not answer (within the timeout, or for `store` within its patience), or
+/// refused the connection (authentication, TLS).
+pub const POSTGRES_UNREACHABLE: u8 = 7;
 /// A second Ctrl+C cut the graceful stop short, a stop came before Kafka answered, the
 /// brokers did not answer within a second of a stop, or a stop cut a walk-through
 /// (`demo-partitions`) short.
 pub const INTERRUPTED: u8 = 130;
 
 /// Every exit code and what it means, as `stockstream --help` lists them.
-pub const MEANINGS: [(u8, &str); 8] = [
+pub const MEANINGS: [(u8, &str); 9] = [
     (
         0,
         "success, also after a graceful stop (Ctrl+C, SIGTERM) and when the reader of stdout \
@@ -50,6 +53,11 @@ pub const MEANINGS: [(u8, &str); 8] = [
     (
         GROUP_MISSING,
         "the consumer group does not exist: no members and no committed offsets",
+    ),
+    (
+        POSTGRES_UNREACHABLE,
+        "PostgreSQL unreachable (within --timeout; for store, within --postgres-patience), or \
+         the connection refused (authentication, TLS)",
     ),
     (
         INTERRUPTED,
@@ -116,6 +124,13 @@ pub enum Failure {
         cause: String,
         hint: String,
     },
+    /// PostgreSQL did not answer, or refused the connection.
+    #[error("{what}: {cause}\n  hint: {hint}")]
+    PostgresUnreachable {
+        what: String,
+        cause: String,
+        hint: String,
+    },
     #[error("consumer group `{group}` does not exist on {brokers}\n  hint: `stockstream group list` shows the groups there are")]
     GroupMissing { group: String, brokers: String },
     /// The user answered no to `group delete`'s question.
@@ -140,6 +155,7 @@ impl Failure {
             Failure::TopicMissing { .. } => TOPIC_MISSING,
             Failure::TopicExists { .. } => TOPIC_EXISTS,
             Failure::GroupMissing { .. } => GROUP_MISSING,
+            Failure::PostgresUnreachable { .. } => POSTGRES_UNREACHABLE,
             Failure::Stopped { .. } | Failure::Interrupted => INTERRUPTED,
             Failure::Declined { .. } | Failure::GroupDeclined { .. } => FAILURE,
             Failure::Setting { .. } => USAGE,
@@ -191,6 +207,7 @@ mod tests {
             TOPIC_MISSING,
             TOPIC_EXISTS,
             GROUP_MISSING,
+            POSTGRES_UNREACHABLE,
             INTERRUPTED,
         ] {
             assert!(codes.contains(&code), "{code}");

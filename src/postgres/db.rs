@@ -10,6 +10,7 @@ use postgres_openssl::MakeTlsConnector;
 use tokio_postgres::Client;
 
 use super::url::{redact, SslMode, Target};
+use crate::exit::Failure;
 
 /// Where to find PostgreSQL, as the user gave it.
 #[derive(Clone)]
@@ -62,25 +63,27 @@ impl Postgres {
         }
         let tls = tls(&target).with_context(|| fail("setting up TLS to"))?;
         let connecting = config.connect(tls);
+        let unreachable = |what: String, cause: String| Failure::PostgresUnreachable {
+            what,
+            cause,
+            hint: "is PostgreSQL running there, and are the user, password and database right? \
+                   (scripts/postgres-local start runs one here; the URL comes from --postgres \
+                   or STOCKSTREAM_POSTGRES_URL)"
+                .into(),
+        };
         let (client, connection) =
             tokio::time::timeout(self.timeout + Duration::from_secs(1), connecting)
                 .await
                 .map_err(|_| {
-                    anyhow!(
-                        "PostgreSQL at {} did not answer within {}",
-                        self.shown,
-                        humantime::format_duration(self.timeout)
+                    unreachable(
+                        fail("reaching"),
+                        format!(
+                            "no answer within {}",
+                            humantime::format_duration(self.timeout)
+                        ),
                     )
                 })?
-                .map_err(|e| {
-                    anyhow!(
-                    "{}: {}\n  hint: is PostgreSQL running there, and are the user, password and \
-                     database right? (scripts/postgres-local start runs one here; the URL comes \
-                     from --postgres or STOCKSTREAM_POSTGRES_URL)",
-                    fail("connecting to"),
-                    cause(&e)
-                )
-                })?;
+                .map_err(|e| unreachable(fail("connecting to"), cause(&e)))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(target: "stockstream", "the PostgreSQL connection ended: {e}");

@@ -423,6 +423,7 @@ fn the_top_level_long_help_lists_the_exit_codes() {
         ("3", "Kafka unreachable"),
         ("4", "the topic does not exist"),
         ("5", "the topic already exists"),
+        ("7", "PostgreSQL unreachable"),
         ("130", "a second Ctrl+C"),
     ] {
         assert!(

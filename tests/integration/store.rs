@@ -472,7 +472,12 @@ fn postgres_away_longer_than_the_patience_stops_store_with_a_clear_error_then_it
     let more: Vec<Raw> = (200..300).map(|i| bar_record(i, i % 2)).collect();
     produce_raw_on(&bootstrap, &topic, &more);
     let run = job.wait(Duration::from_secs(60));
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("longer than --postgres-patience (3s)"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("writing bars on postgres://"),
         "{}",
@@ -608,7 +613,7 @@ fn the_password_is_never_printed() {
         history_cmd(&wrong, &["--since", "1h"]),
         Duration::from_secs(60),
     );
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
     assert!(!run.stderr.contains("Wr0ng-pass-word"), "{}", run.stderr);
     assert!(run.stderr.contains(":***@"), "{}", run.stderr);
     assert!(
@@ -625,7 +630,7 @@ fn the_password_is_never_printed() {
         history_cmd(&nowhere, &["--since", "1h"]),
         Duration::from_secs(60),
     );
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
     assert!(!run.stderr.contains(password), "{}", run.stderr);
     assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
     // Nor in --help, where the environment's URL would otherwise be shown.

@@ -23,6 +23,7 @@ use tokio_postgres::Client;
 use super::LOG;
 use crate::aggregate::Bar;
 use crate::dead_letter::{DeadLetter, Source};
+use crate::exit::Failure;
 use crate::kafka::{self, Observer};
 use crate::postgres::bars::{self, Batch, Offsets, Written};
 use crate::postgres::{db, schema, Postgres};
@@ -427,12 +428,29 @@ impl Writer {
             // A connection that failed once is not trusted again.
             self.client = None;
             if began.elapsed() >= self.patience || self.stop.requested() {
-                bail!(
-                    "{what} on {} failed: {e:#}\n  \
-                     hint: what was read since the last write is not stored; start `store` again \
-                     once PostgreSQL is back: it goes on from the offsets stored with the bars",
-                    self.pg.shown
-                );
+                // The connection's own cause, without the hint of a first connection.
+                let cause = match e.downcast_ref::<Failure>() {
+                    Some(Failure::PostgresUnreachable { cause, .. }) => cause.clone(),
+                    _ => format!("{e:#}"),
+                };
+                return Err(Failure::PostgresUnreachable {
+                    what: format!("{what} on {} failed", self.pg.shown),
+                    cause,
+                    hint: format!(
+                        "{}; what was read since the last write is not stored: start `store` \
+                         again once PostgreSQL is back, and it goes on from the offsets stored \
+                         with the bars",
+                        if self.stop.requested() {
+                            "stopped while PostgreSQL was away".to_string()
+                        } else {
+                            format!(
+                                "PostgreSQL was away longer than --postgres-patience ({})",
+                                humantime::format_duration(self.patience)
+                            )
+                        }
+                    ),
+                }
+                .into());
             }
             if !warned {
                 tracing::warn!(target: LOG, "{what}: {e:#}; trying again for up to {}", humantime::format_duration(self.patience));
