@@ -278,6 +278,60 @@ fn two_instances_split_the_partitions_and_emit_the_same_bars_as_one() {
     }
 }
 
+/// Two instances with one --instance-id take the static membership from each other on every
+/// join; at-least-once has no transactional id to end that, so the consumer's own fencing
+/// must: exactly one stops, saying why, within a minute, and the other carries on.
+#[test]
+fn two_at_least_once_instances_with_one_instance_id_one_stops_and_says_why() {
+    let topic = unique("alo-twins");
+    load(&topic, &data_set());
+    let group = unique("g-alo-twins");
+    let args = ["--guarantee", "at-least-once", "--instance-id", "twin"];
+    let mut a = aggregate(&topic, &group, &args);
+    std::thread::sleep(Duration::from_secs(3));
+    let mut b = aggregate(&topic, &group, &args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !a.exited() && !b.exited() {
+        assert!(
+            Instant::now() < deadline,
+            "neither twin stopped within a minute:\n{}\n---\n{}",
+            stop(a).stderr,
+            stop(b).stderr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (stopped, mut survivor) = if a.exited() { (a, b) } else { (b, a) };
+    // The survivor is not fenced again: it still runs a while later.
+    std::thread::sleep(Duration::from_secs(5));
+    let alive = !survivor.exited();
+    let stopped = stopped.wait(Duration::from_secs(10));
+    let survivor = stop(survivor);
+    let both = format!(
+        "stopped:\n{}\n---\nsurvivor:\n{}",
+        stopped.stderr, survivor.stderr
+    );
+    assert!(alive, "the second twin stopped too\n{both}");
+    assert_ne!(stopped.code, Some(0), "{both}");
+    assert!(
+        stopped
+            .stderr
+            .contains("another instance with the same --instance-id took over"),
+        "{both}"
+    );
+    assert!(
+        stopped
+            .stderr
+            .contains("give every instance of a group its own --instance-id"),
+        "{both}"
+    );
+    survivor.assert_code(0);
+    let restarts = survivor.stderr.matches("starting a new one").count();
+    assert!(
+        restarts <= 1,
+        "the survivor was fenced {restarts} times\n{both}"
+    );
+}
+
 #[test]
 fn a_partition_without_data_never_delays_the_others() {
     let topic = unique("agg-empty");

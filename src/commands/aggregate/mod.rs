@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::ValueEnum;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::admin::Admin;
 use crate::aggregate::window::WindowSpec;
@@ -363,16 +363,18 @@ pub fn run_on(
         stop.clone(),
     )));
     describe_start(kafka, settings);
+    let mut restarts = Restarts::default();
     loop {
         let consumer = start_consumer(kafka, settings, Arc::clone(&pipeline))?;
         let ended = run_loop(&consumer, settings, stop);
-        if let Ok(Ended::ConsumerFailed(why)) = &ended {
+        if let Ok(Ended::ConsumerFailed(code)) = &ended {
             // librdkafka's consumer cannot recover from a fatal error (e.g. its static
             // membership fenced after a broker restart): start a new one. The pipeline
             // forgets its partitions first; the new assignment restores them.
-            tracing::warn!(target: LOG, "the consumer failed for good ({why}); starting a new one");
             consumer.context().with(Pipeline::abandon);
             drop(consumer);
+            restarts.after(*code, Instant::now())?;
+            tracing::warn!(target: LOG, "the consumer failed for good ({code}); starting a new one");
             continue;
         }
         let closing = consumer.context().with(|p| p.shutdown(&consumer));
@@ -450,7 +452,54 @@ enum Ended {
     /// A stop was asked for (Ctrl+C, SIGTERM, --stop-at-end).
     Stopped,
     /// The consumer hit a fatal error.
-    ConsumerFailed(String),
+    ConsumerFailed(RDKafkaErrorCode),
+}
+
+/// How often a consumer that failed for good may be replaced. Fenced twice within
+/// `Restarts::WINDOW`, the static membership is wanted by another instance with the same
+/// --instance-id (once is a broker restart's doing); replaced `Restarts::MOST` times within
+/// it, the failure will not go away by itself. Either way the job stops instead of looping.
+#[derive(Default)]
+struct Restarts {
+    fenced: Option<Instant>,
+    recent: std::collections::VecDeque<Instant>,
+}
+
+impl Restarts {
+    const WINDOW: Duration = Duration::from_secs(60);
+    const MOST: usize = 5;
+
+    fn after(&mut self, code: RDKafkaErrorCode, now: Instant) -> anyhow::Result<()> {
+        let within = |at: &Instant| now.duration_since(*at) < Self::WINDOW;
+        if code == RDKafkaErrorCode::FencedInstanceId {
+            if self.fenced.as_ref().is_some_and(within) {
+                return Err(twin_fenced(&code.to_string()));
+            }
+            self.fenced = Some(now);
+        }
+        self.recent.retain(within);
+        self.recent.push_back(now);
+        if self.recent.len() > Self::MOST {
+            anyhow::bail!(
+                "the consumer failed for good {} times within {} (last: {code})\n  \
+                 hint: the brokers' log says why; the job starts again from the committed \
+                 offsets",
+                self.recent.len(),
+                humantime::format_duration(Self::WINDOW)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The stop of an instance whose identity another instance took: two instances with the same
+/// --instance-id fence each other (the consumer's static membership, and the producer's
+/// transactional id) without end.
+fn twin_fenced(cause: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "this instance was fenced: another instance with the same --instance-id took over ({cause})\n  \
+         hint: give every instance of a group its own --instance-id"
+    )
 }
 
 /// What the job must know of its output topics.
@@ -617,7 +666,7 @@ fn run_loop(
                 consumer.context().with(|p| p.caught_up(partition));
             }
             Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
-                return Ok(Ended::ConsumerFailed(code.to_string()));
+                return Ok(Ended::ConsumerFailed(code));
             }
             Some(Err(err)) => {
                 consumer.context().with(Pipeline::consumer_trouble);
@@ -669,4 +718,36 @@ fn run_loop(
         }
     }
     Ok(Ended::Stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_is_replaced_until_fenced_twice_or_failing_too_often_within_a_minute() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let fenced = RDKafkaErrorCode::FencedInstanceId;
+        // Fenced once (a broker restart), and once more after the window: replaced both times.
+        let mut restarts = Restarts::default();
+        assert!(restarts.after(fenced, at(0)).is_ok());
+        assert!(restarts.after(fenced, at(61)).is_ok());
+        // Fenced twice within the window: a twin.
+        let e = restarts.after(fenced, at(70)).unwrap_err().to_string();
+        assert!(e.contains("same --instance-id"), "{e}");
+        // Other fatal errors: up to MOST replacements within the window.
+        let other = RDKafkaErrorCode::InconsistentGroupProtocol;
+        let mut restarts = Restarts::default();
+        for s in 0..Restarts::MOST as u64 {
+            assert!(restarts.after(other, at(s)).is_ok());
+        }
+        let e = restarts.after(other, at(10)).unwrap_err().to_string();
+        assert!(e.contains("6 times within 1m"), "{e}");
+        // Spread out, never.
+        let mut restarts = Restarts::default();
+        for s in 0..20 {
+            assert!(restarts.after(other, at(s * 15)).is_ok());
+        }
+    }
 }

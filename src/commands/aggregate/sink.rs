@@ -699,10 +699,7 @@ impl Sink {
                 .last_fenced
                 .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
             if recently {
-                bail!(
-                    "this instance was fenced: another instance with the same --instance-id took over ({cause})\n  \
-                     hint: give every instance of a group its own --instance-id"
-                );
+                return Err(super::twin_fenced(&cause.to_string()));
             }
             self.last_fenced = Some(Instant::now());
         }

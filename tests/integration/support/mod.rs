@@ -162,6 +162,16 @@ impl Running {
         self.0.take().expect("still running").wait(limit)
     }
 
+    /// Whether it has exited (without waiting).
+    pub fn exited(&mut self) -> bool {
+        self.0.as_mut().is_some_and(|d| {
+            d.child
+                .try_wait()
+                .expect("looking at stockstream")
+                .is_some()
+        })
+    }
+
     /// Sends `signal` and waits for the exit, at most `limit`.
     #[track_caller]
     pub fn signal_and_wait(self, signal: i32, limit: Duration) -> Run {
