@@ -257,7 +257,7 @@ impl Writer {
         }
         // A connection first (waiting for PostgreSQL within the patience when it is away).
         if self.client.is_none() {
-            self.with_client("connecting", |_| Box::pin(async { Ok(()) }))?;
+            self.with_client("writing bars", |_| Box::pin(async { Ok(()) }))?;
         }
         let Some(mut client) = self.client.take() else {
             bail!("no connection to {}", self.pg.shown);
