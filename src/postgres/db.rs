@@ -63,13 +63,20 @@ impl Postgres {
         }
         let tls = tls(&target).with_context(|| fail("setting up TLS to"))?;
         let connecting = config.connect(tls);
-        let unreachable = |what: String, cause: String| Failure::PostgresUnreachable {
-            what,
-            cause,
-            hint: "is PostgreSQL running there, and are the user, password and database right? \
-                   (scripts/postgres-local start runs one here; the URL comes from --postgres \
-                   or STOCKSTREAM_POSTGRES_URL)"
-                .into(),
+        let unreachable = |what: String, cause: String| {
+            let hint = if cause.contains("certificate") {
+                "sslrootcert must name the CA that signed the server's certificate \
+                 (sslmode=verify-full also checks the host name against it; verify-ca does not)"
+            } else {
+                "is PostgreSQL running there, and are the user, password and database right? \
+                 (scripts/postgres-local start runs one here; the URL comes from --postgres or \
+                 STOCKSTREAM_POSTGRES_URL)"
+            };
+            Failure::PostgresUnreachable {
+                what,
+                cause,
+                hint: hint.into(),
+            }
         };
         let (client, connection) =
             tokio::time::timeout(self.timeout + Duration::from_secs(1), connecting)

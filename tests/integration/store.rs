@@ -681,7 +681,8 @@ fn tls_as_the_url_says_verify_full_against_the_servers_ca() {
         history_cmd(&wrong, &["--since", "1h"]),
         Duration::from_secs(60),
     );
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: sslrootcert"), "{}", run.stderr);
     assert!(
         run.stderr.to_lowercase().contains("certificate"),
         "{}",
