@@ -23,7 +23,6 @@ use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
 use crate::numbers::{count, thousands};
-use crate::postgres::Postgres;
 use crate::record::Symbol;
 use crate::signals::{self, Stop};
 use crate::topic_name::TopicName;
@@ -43,16 +42,8 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
-    /// PostgreSQL to write to: a URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE, TLS as
-    /// its sslmode says: disable, prefer, require, verify-ca, verify-full with sslrootcert)
-    /// or libpq's key=value settings. The password is never printed.
-    #[arg(
-        long,
-        env = "STOCKSTREAM_POSTGRES_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    postgres: String,
+    #[command(flatten)]
+    postgres: crate::postgres::Flag,
 
     /// The bars topic to read (what `aggregate` writes).
     #[arg(long, default_value = "stock_aggregates")]
@@ -96,7 +87,7 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let stop = signals::install()?;
-    let pg = Postgres::new(&args.postgres, args.timeout)?;
+    let pg = args.postgres.postgres(args.timeout)?;
     let kafka = Kafka::new(&global.connection)?;
     let topic = args.topic.as_str().to_string();
     let dlq_topic = args
