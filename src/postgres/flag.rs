@@ -23,7 +23,9 @@ fn optional_help() -> String {
 }
 
 /// `--postgres`, for the commands that need PostgreSQL.
+// No argument group: clap would name it after the struct, and `metrics::Flag` is there too.
 #[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
 pub struct Flag {
     // The help is `required_help()`: the text is shared with `OptionalFlag`.
     #[arg(
@@ -46,6 +48,7 @@ impl Flag {
 
 /// `--postgres`, for the commands that can do without PostgreSQL.
 #[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
 pub struct OptionalFlag {
     // The help is `optional_help()`: the text is shared with `Flag`.
     #[arg(

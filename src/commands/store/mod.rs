@@ -5,6 +5,7 @@
 //! Records that are not bars go to a dead-letter topic.
 
 mod context;
+mod metrics;
 mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,7 @@ Examples:
   stockstream store --postgres postgres://stockstream:secret@127.0.0.1:5432/stockstream
   stockstream store --postgres postgres://db.example.com/bars?sslmode=verify-full --topic bars-10s
   stockstream store --postgres postgres://127.0.0.1/bars --group store-b   # a second, separate copy
+  stockstream store --postgres postgres://127.0.0.1/bars --metrics-addr 127.0.0.1:9467
   (or set STOCKSTREAM_POSTGRES_URL once and leave --postgres out)";
 
 #[derive(Debug, clap::Args)]
@@ -83,11 +85,23 @@ pub struct Args {
     /// The longest connecting to Kafka or PostgreSQL may take.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     timeout: Duration,
+
+    #[command(flatten)]
+    metrics: crate::metrics::Flag,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let stop = signals::install()?;
     let pg = args.postgres.postgres(args.timeout)?;
+    // Before Kafka and PostgreSQL are contacted: an address in use stops the job at once.
+    let mut published = match &args.metrics.metrics_addr {
+        Some(address) => {
+            crate::metrics::serve(address, metrics::HISTOGRAMS)?;
+            tracing::info!(target: LOG, "📊 Metrics at {}", address.url());
+            Some(metrics::Publisher::new(args.topic.as_str()))
+        }
+        None => None,
+    };
     let kafka = Kafka::new(&global.connection)?;
     let topic = args.topic.as_str().to_string();
     let dlq_topic = args
@@ -129,7 +143,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         consumer
             .subscribe(&[&topic])
             .with_context(|| format!("subscribing to `{topic}`"))?;
-        let ended = read(&consumer, &args, &topic, &stop);
+        let ended = read(&consumer, &args, &topic, &stop, &mut published);
         let restart = consumer.context().writer().restart;
         if ended.is_ok() && restart && !stop.requested() {
             consumer.context().writer().restart = false;
@@ -138,7 +152,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         }
         let closing = if ended.is_ok() {
             let mut w = consumer.context().writer();
-            w.write(&consumer).and_then(|()| w.finish())
+            let closed = w.write(&consumer).and_then(|()| w.finish());
+            // A takeover this last write found (the read loop counted the ones it found).
+            if w.restart && !restart {
+                metrics::took_over();
+            }
+            closed
         } else {
             Ok(())
         };
@@ -151,6 +170,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .counts
         .clone();
+    if let Some(p) = published.as_mut() {
+        p.publish_counts(&counts);
+    }
     summary(&counts, began.elapsed());
     result
 }
@@ -161,6 +183,7 @@ fn read(
     args: &Args,
     topic: &str,
     stop: &Stop,
+    published: &mut Option<metrics::Publisher>,
 ) -> anyhow::Result<()> {
     let mut at_end = std::collections::BTreeSet::new();
     let mut progress = Progress::new(args.progress_interval);
@@ -181,17 +204,17 @@ fn read(
                 }
                 match parse(m.payload()) {
                     Ok(bar) => w.add(bar),
-                    Err((reason, message)) => w.dead_letter(
-                        Source {
+                    Err((reason, message)) => {
+                        let source = Source {
                             topic,
                             partition: m.partition(),
                             offset: m.offset(),
                             key: m.key(),
                             value: m.payload(),
-                        },
-                        reason,
-                        &message,
-                    )?,
+                        };
+                        w.dead_letter(source, reason, &message)?;
+                        metrics::dead_letter(reason);
+                    }
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
@@ -209,10 +232,14 @@ fn read(
             w.write(consumer)?;
         }
         if w.restart {
+            metrics::took_over();
             return Ok(());
         }
         if progress.due() {
             progress.log(&w.counts);
+        }
+        if let Some(p) = published.as_mut().filter(|p| p.due()) {
+            p.publish(&w.counts, consumer);
         }
         drop(w);
         if args.stop_at_end && check_end {
