@@ -20,6 +20,7 @@ mod signals;
 mod stdout;
 mod table;
 mod terminal;
+mod timing;
 mod topic_name;
 
 use std::process::ExitCode;

@@ -1,4 +1,5 @@
-//! `--metrics-addr`: the Prometheus metrics of `produce` and `aggregate`, served over HTTP.
+//! `--metrics-addr`: the Prometheus metrics of `produce`, `aggregate`, `store` and the
+//! dashboard, served over HTTP.
 //!
 //! Built on the `metrics` facade and `metrics-exporter-prometheus`, not `prometheus-client`:
 //! the exporter writes Prometheus' classic text format, which both Prometheus and
@@ -11,6 +12,7 @@
 //! their summary and progress lines every `PUBLISH_EVERY` (see each command's `metrics.rs`).
 
 mod address;
+mod lag;
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use metrics_util::MetricKindMask;
 
 pub use address::Address;
+pub use lag::Lag;
 
 /// How often a job publishes its totals, and the process metrics are read.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);

@@ -4,8 +4,10 @@
 
 pub mod bars;
 pub mod db;
+mod flag;
 pub mod history;
 pub mod schema;
 pub mod url;
 
 pub use db::Postgres;
+pub use flag::{Flag, OptionalFlag};

@@ -521,10 +521,10 @@ fn the_monitoring_profile_runs_the_pipeline_built_from_the_containerfile() {
 }
 
 #[test]
-fn prometheus_scrapes_produce_aggregate_and_the_dashboard_at_their_metrics_ports() {
+fn prometheus_scrapes_produce_aggregate_store_and_the_dashboard_at_their_metrics_ports() {
     let compose = compose();
     let mut expected = Vec::new();
-    for name in ["produce", "aggregate", "dashboard"] {
+    for name in ["produce", "aggregate", "store", "dashboard"] {
         let s = service(&compose, name);
         let address = flag_value(s, "--metrics-addr")
             .unwrap_or_else(|| panic!("{name} serves no metrics (--metrics-addr)"));
@@ -729,10 +729,11 @@ fn store_keeps_the_bars_in_the_postgres_service_once_it_accepts_connections() {
         );
         assert_eq!(s["restart"].as_str(), Some("on-failure"), "{name}");
     }
-    let store = service(&compose, "store");
+    let command = strings(&service(&compose, "store")["command"]);
     assert_eq!(
-        strings(&store["command"]).last().map(String::as_str),
-        Some("store")
+        command.get(2).map(String::as_str),
+        Some("store"),
+        "the command after -b HOST:PORT: {command:?}"
     );
     // The page, for the host's browser, on every interface inside its container.
     let dashboard = service(&compose, "dashboard");

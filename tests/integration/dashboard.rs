@@ -519,16 +519,7 @@ fn the_health_panel_and_the_candles_match_a_real_aggregate_run() {
         Duration::from_secs(30),
         Duration::from_secs(1),
     );
-    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for d in &dead {
-        let reason = d
-            .headers
-            .iter()
-            .find(|(k, _)| k == "stockstream.error.reason")
-            .map(|(_, v)| v.clone())
-            .expect("a reason header");
-        *reasons.entry(reason).or_default() += 1;
-    }
+    let reasons = crate::support::kafka::dead_letters_by_reason(&dead);
     let per_symbol = bars.len() as u64 / 7;
     assert_eq!(bars.len(), 21);
 

@@ -1,7 +1,9 @@
 //! `--metrics-addr` as a monitoring system sees it: a real Prometheus scrapes `aggregate`,
 //! and its query API must report exactly what the run did (records read, dead letters by
-//! reason, bars in the output topic); `promtool check metrics` accepts what `produce` and
-//! `aggregate` serve; a taken or malformed address is a clear error before Kafka is asked.
+//! reason, bars in the output topic); `store`'s metrics equal what it wrote to PostgreSQL
+//! and to its dead-letter topic; `promtool check metrics` accepts what `produce`,
+//! `aggregate`, `store` and the dashboard serve; a taken or malformed address is a clear
+//! error before Kafka is asked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -11,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::compose::{dashboard_queries, metric_names};
-use crate::support::kafka::{create_topic, produce_raw, read_committed, Raw};
+use crate::support::kafka::{create_topic, produce_raw, read_all, read_committed, Raw, Read};
 use crate::support::model::{expected, log_of};
+use crate::support::postgres::{postgres, psql};
 use crate::support::{http_get, on_broker, run_for, stockstream, unique, Running};
 
 /// 2026-01-01T00:00:00Z in Unix seconds: the ticks live well in the past.
@@ -42,7 +45,7 @@ fn tool(name: &str) -> PathBuf {
 }
 
 /// The /metrics text at `address`, once it answers (at most 30 s).
-fn scrape(address: &str) -> String {
+pub fn scrape(address: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match http_get(address, "/metrics") {
@@ -104,11 +107,46 @@ fn assert_dashboard_metrics_served(prefix: &str, text: &str) {
 }
 
 /// The value of a metric without labels in /metrics text, if it is there.
-fn sample(text: &str, name: &str) -> Option<f64> {
+pub fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         let (n, value) = line.split_once(' ')?;
         (n == name).then(|| value.trim().parse().ok())?
     })
+}
+
+/// Each series of a metric with one label in /metrics text: that label's value → the
+/// sample's value.
+fn by_label(text: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
+    let head = format!("{name}{{{label}=\"");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&head)?;
+            let (key, value) = rest.split_once("\"} ")?;
+            Some((key.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Dead letters counted by their `stockstream.error.reason` header, as metric values.
+#[track_caller]
+fn by_reason(dead_letters: &[Read]) -> BTreeMap<String, f64> {
+    crate::support::kafka::dead_letters_by_reason(dead_letters)
+        .into_iter()
+        .map(|(reason, n)| (reason, n as f64))
+        .collect()
+}
+
+/// Stops `job` with Ctrl+C: it exits 0, and its log said where its metrics were.
+#[track_caller]
+fn stop_having_announced(job: Running, metrics: &str) {
+    let run = job.signal_and_wait(libc::SIGINT, Duration::from_secs(30));
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains(&format!("Metrics at http://{metrics}/metrics")),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A Prometheus server of the test's own: free port, data in a temporary folder, scraping
@@ -246,6 +284,20 @@ fn tick(symbol: &str, at: f64, price: f64, volume: u64) -> Raw {
     }
 }
 
+/// A bar of `symbol`'s ten-second window that starts `minute` minutes after 10:00.
+fn bar(partition: i32, symbol: &str, minute: u32, is_final: bool) -> Raw {
+    Raw {
+        partition,
+        key: Some(symbol.as_bytes().to_vec()),
+        value: Some(
+            format!(
+                r#"{{"symbol":"{symbol}","window_start":"2026-11-30T10:{minute:02}:00Z","window_end":"2026-11-30T10:{minute:02}:10Z","open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":10,"trades":2,"vwap":1.25,"avg_price":1.25,"final":{is_final}}}"#
+            )
+            .into_bytes(),
+        ),
+    }
+}
+
 fn on(partition: i32, raw: Raw) -> Raw {
     Raw { partition, ..raw }
 }
@@ -343,16 +395,7 @@ fn prometheus_scraping_aggregate_sees_exactly_what_the_run_did() {
         Duration::from_secs(30),
         Duration::from_secs(1),
     );
-    let mut held: BTreeMap<String, f64> = BTreeMap::new();
-    for record in &dlq {
-        let reason = record
-            .headers
-            .iter()
-            .find(|(k, _)| k == "stockstream.error.reason")
-            .map(|(_, v)| v.clone())
-            .expect("a dead letter names its reason");
-        *held.entry(reason).or_default() += 1.0;
-    }
+    let held = by_reason(&dlq);
     assert!(
         held.len() >= 5,
         "the data set exercises five reasons: {held:?}"
@@ -361,7 +404,7 @@ fn prometheus_scraping_aggregate_sees_exactly_what_the_run_did() {
     // Prometheus' view, once its scrapes have caught up with the job's last publish.
     let read = || prometheus.value("stockstream_aggregate_records_read_total");
     let emitted = || prometheus.value("stockstream_aggregate_bars_emitted_total");
-    let by_reason = || -> BTreeMap<String, f64> {
+    let served_by_reason = || -> BTreeMap<String, f64> {
         prometheus
             .query("sum by (reason) (stockstream_aggregate_dead_letters_total)")
             .into_iter()
@@ -371,7 +414,7 @@ fn prometheus_scraping_aggregate_sees_exactly_what_the_run_did() {
     let want_read = Some(log.len() as f64);
     let want_bars = Some(written.len() as f64);
     let deadline = Instant::now() + SETTLE;
-    while (read() != want_read || emitted() != want_bars || by_reason() != held)
+    while (read() != want_read || emitted() != want_bars || served_by_reason() != held)
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(500));
@@ -379,7 +422,7 @@ fn prometheus_scraping_aggregate_sees_exactly_what_the_run_did() {
     assert_eq!(read(), want_read, "records read = records in the topic");
     assert_eq!(emitted(), want_bars, "bars emitted = bars in {output}");
     assert_eq!(
-        by_reason(),
+        served_by_reason(),
         held,
         "dead letters by reason = what {topic}.dlq holds"
     );
@@ -456,48 +499,61 @@ fn produce_serves_metrics_that_promtool_accepts() {
         generated >= delivered,
         "{generated} generated, {delivered} delivered"
     );
-    let run = job.signal_and_wait(libc::SIGINT, Duration::from_secs(30));
-    run.assert_code(0);
-    assert!(
-        run.stderr
-            .contains(&format!("Metrics at http://{metrics}/metrics")),
-        "{}",
-        run.stderr
-    );
+    stop_having_announced(job, &metrics);
 }
+
+/// The commands with --metrics-addr that run a job, each with what else it needs to start.
+/// Nothing listens at 127.0.0.1:1: a command that asked Kafka or PostgreSQL would say so.
+const JOBS: [&[&str]; 3] = [
+    &["produce"],
+    &["aggregate"],
+    &[
+        "store",
+        "--postgres",
+        "postgres://stockstream@127.0.0.1:1/stockstream",
+    ],
+];
 
 #[test]
 fn a_taken_metrics_port_stops_the_command_before_kafka_is_asked() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("a port to hold");
     let address = taken.local_addr().expect("its address").to_string();
-    for command in ["produce", "aggregate"] {
-        // Nothing listens at 127.0.0.1:1: had Kafka been asked, the exit would be 3.
+    for command in JOBS {
+        // Had Kafka been asked, the exit would be 3.
         let mut cmd = stockstream();
-        cmd.args(["-b", "127.0.0.1:1", command, "--metrics-addr", &address]);
+        cmd.args(["-b", "127.0.0.1:1"])
+            .args(command)
+            .args(["--metrics-addr", &address]);
         let run = run_for(cmd, Duration::from_secs(30));
         run.assert_code(1);
         assert!(
             run.stderr
                 .contains(&format!("cannot serve metrics on {address}"))
                 && run.stderr.contains("in use"),
-            "{command}: {}",
+            "{command:?}: {}",
             run.stderr
         );
-        assert!(!run.stderr.contains("Kafka"), "{command}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("Kafka") && !run.stderr.contains("PostgreSQL"),
+            "{command:?}: {}",
+            run.stderr
+        );
     }
 }
 
 #[test]
 fn a_malformed_metrics_address_is_a_usage_error() {
-    for command in ["produce", "aggregate"] {
+    for command in JOBS {
         for bad in ["9464", "localhost:port", "127.0.0.1:0"] {
             let mut cmd = stockstream();
-            cmd.args(["-b", "127.0.0.1:1", command, "--metrics-addr", bad]);
+            cmd.args(["-b", "127.0.0.1:1"])
+                .args(command)
+                .args(["--metrics-addr", bad]);
             let run = run_for(cmd, Duration::from_secs(30));
             run.assert_code(2);
             assert!(
                 run.stderr.contains("--metrics-addr") && run.stderr.contains(bad),
-                "{command} {bad}: {}",
+                "{command:?} {bad}: {}",
                 run.stderr
             );
         }
@@ -526,18 +582,7 @@ fn the_dashboard_serves_its_streams_and_bars_as_metrics_that_promtool_accepts() 
     tool("promtool");
     let bars = unique("metrics-dash-bars");
     create_topic(&bars, 1);
-    let records: Vec<Raw> = (0..5)
-        .map(|i| Raw {
-            partition: 0,
-            key: Some(b"AAPL".to_vec()),
-            value: Some(
-                format!(
-                    r#"{{"symbol":"AAPL","window_start":"2026-11-30T10:00:{i}0Z","window_end":"2026-11-30T10:00:{i}5Z","open":1.0,"high":2.0,"low":0.5,"close":1.5,"volume":10,"trades":2,"vwap":1.25,"avg_price":1.25,"final":true}}"#
-                )
-                .into_bytes(),
-            ),
-        })
-        .collect();
+    let records: Vec<Raw> = (0..5).map(|i| bar(0, "AAPL", i, true)).collect();
     produce_raw(&bars, &records);
     let (page, metrics) = (
         format!("127.0.0.1:{}", free_port()),
@@ -596,4 +641,101 @@ fn the_dashboard_serves_its_streams_and_bars_as_metrics_that_promtool_accepts() 
     }
     job.signal_and_wait(libc::SIGINT, Duration::from_secs(30))
         .assert_code(0);
+}
+
+#[test]
+fn store_serves_what_it_wrote_as_metrics_that_promtool_accepts() {
+    tool("promtool");
+    let topic = unique("metrics-store");
+    create_topic(&topic, 2);
+    // Ten bars in two partitions, one of them a revision (not final), and two records that
+    // are not bars.
+    let mut records: Vec<Raw> = (0..6).map(|m| bar(0, "AAPL", m, m != 3)).collect();
+    records.push(bad(0, "AAPL", Some(b"this is not json")));
+    records.push(bar(0, "ZZZZ", 7, true));
+    records.extend((0..4).map(|m| bar(1, "TSLA", m, true)));
+    produce_raw(&topic, &records);
+    let url = postgres().database(&unique("metrics_store").replace('-', "_"));
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let group = unique("g-store");
+    let mut cmd = on_broker(&[
+        "store",
+        "--topic",
+        &topic,
+        "--group",
+        &group,
+        "--batch-wait",
+        "100ms",
+        "--metrics-addr",
+        &metrics,
+    ]);
+    cmd.env("STOCKSTREAM_POSTGRES_URL", &url);
+    let job = Running::spawn(cmd);
+
+    // Until every record is read and written, each write's duration is in the histogram,
+    // and the lag of both partitions is published.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = scrape(&metrics);
+        let transactions = sample(&text, "stockstream_store_transactions_total");
+        let lag = by_label(&text, "stockstream_store_consumer_lag_records", "partition");
+        if sample(&text, "stockstream_store_records_read_total") == Some(records.len() as f64)
+            && sample(&text, "stockstream_store_bars_written_total") == Some(10.0)
+            && transactions.is_some_and(|n| n > 0.0)
+            && sample(
+                &text,
+                "stockstream_store_transaction_duration_seconds_count",
+            ) == transactions
+            && lag.len() == 2
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run not published within 60 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // What the run did, read back from PostgreSQL and the dead-letter topic.
+    let count = |sql: &str| -> f64 { psql(&url, sql).trim().parse().expect("a count") };
+    assert_eq!(
+        count("SELECT count(*) FROM bars"),
+        10.0,
+        "every bar is stored"
+    );
+    assert_eq!(count("SELECT count(*) FROM bars WHERE final"), 9.0);
+    assert_eq!(
+        sample(&text, "stockstream_store_final_bars_written_total"),
+        Some(9.0),
+        "final bars written = final rows in the table"
+    );
+    let held = by_reason(&read_all(&format!("{topic}.dlq")));
+    let want: BTreeMap<String, f64> = [("invalid_bar".into(), 1.0), ("invalid_json".into(), 1.0)]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        held, want,
+        "the two records that are not bars are dead letters"
+    );
+    assert_eq!(
+        by_label(&text, "stockstream_store_dead_letters_total", "reason"),
+        held,
+        "dead letters by reason = what {topic}.dlq holds"
+    );
+    assert_eq!(
+        sample(&text, "stockstream_store_takeovers_total"),
+        Some(0.0)
+    );
+    let lag = by_label(&text, "stockstream_store_consumer_lag_records", "partition");
+    let read_to_the_end: BTreeMap<String, f64> =
+        [("0".into(), 0.0), ("1".into(), 0.0)].into_iter().collect();
+    assert_eq!(lag, read_to_the_end, "both partitions read to their end");
+    assert!(
+        sample(&text, "process_resident_memory_bytes").is_some_and(|b| b > 0.0),
+        "the process metrics too:\n{text}"
+    );
+    assert_promtool_accepts(&text);
+
+    stop_having_announced(job, &metrics);
 }

@@ -13,9 +13,10 @@ use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
+use crate::metrics::{sample, scrape};
 use crate::support::kafka::{create_topic_on, produce_raw_on, read_all_on, Raw};
 use crate::support::postgres::{postgres, psql, DedicatedPostgres};
-use crate::support::{broker, http_get, run_for, stockstream, unique, Run, Running};
+use crate::support::{broker, free_port, http_get, run_for, stockstream, unique, Run, Running};
 
 /// A bar's identity: (symbol, window start ms, window end ms).
 type Key = (String, i64, i64);
@@ -918,11 +919,11 @@ fn the_dashboard_loads_its_history_from_the_store() {
 /// Two instances of one group share the partitions; one is frozen (SIGSTOP) with bars read
 /// but not written, past its session timeout, so the other takes its partitions over and
 /// writes on. Thawed, the first finds the stored offsets moved: it writes nothing of what
-/// it held and reads on from the database.
+/// it held and reads on from the database, and its metrics count each takeover.
 #[test]
 fn a_frozen_instance_writes_nothing_its_successor_already_wrote() {
     let live = Live::start(database("store_zombie"), "store-zombie", 25);
-    let instance = |wait: &str| {
+    let instance = |wait: &str, extra: &[&str]| {
         let mut cmd = stockstream();
         cmd.args([
             "-X",
@@ -933,23 +934,33 @@ fn a_frozen_instance_writes_nothing_its_successor_already_wrote() {
         ])
         .args(["--topic", &live.bars, "--group", &live.group])
         .args(["--batch-wait", wait, "--progress-interval", "2s"])
+        .args(extra)
         .env("STOCKSTREAM_POSTGRES_URL", &live.url);
         Running::spawn(cmd)
     };
     // The one to freeze holds its bars for 4 s before writing them.
-    let zombie = instance("4s");
-    let other = instance("100ms");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let zombie = instance("4s", &["--metrics-addr", &metrics]);
+    let other = instance("100ms", &[]);
     std::thread::sleep(Duration::from_secs(8));
     zombie.signal(libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(14));
     zombie.signal(libc::SIGCONT);
     let run = live.settle(other);
+    let takeovers = sample(&scrape(&metrics), "stockstream_store_takeovers_total");
     let zombie = zombie.signal_and_wait(libc::SIGINT, Duration::from_secs(30));
     zombie.assert_code(0);
+    let moved = zombie.stderr.matches("moved under this instance").count();
     assert!(
-        zombie.stderr.contains("moved under this instance"),
+        moved > 0,
         "the thawed instance noticed: {}\n--- the other\n{}",
         zombie.stderr,
         run.stderr
+    );
+    assert_eq!(
+        takeovers,
+        Some(moved as f64),
+        "each takeover counted: {}",
+        zombie.stderr
     );
 }

@@ -3,17 +3,14 @@
 //! so a record costs nothing more than it did. Only a commit's duration is recorded as it
 //! happens (a few a second at most).
 
-use std::ffi::CString;
 use std::time::Instant;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
-use rdkafka::bindings as rdsys;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::Offset;
+use rdkafka::consumer::BaseConsumer;
 
 use super::context::JobContext;
 use super::pipeline::Snapshot;
-use crate::metrics::{Buckets, PUBLISH_EVERY};
+use crate::metrics::{Buckets, Lag, PUBLISH_EVERY};
 
 pub const RECORDS_READ: &str = "stockstream_aggregate_records_read_total";
 pub const RECORDS_AGGREGATED: &str = "stockstream_aggregate_records_aggregated_total";
@@ -41,7 +38,7 @@ pub const HISTOGRAMS: &[Buckets] = &[Buckets {
 /// Publishes the job's totals at most every `PUBLISH_EVERY`.
 pub struct Publisher {
     next: Instant,
-    topic: CString,
+    lag: Lag,
 }
 
 impl Publisher {
@@ -49,8 +46,7 @@ impl Publisher {
         describe();
         Publisher {
             next: now,
-            // A topic name has no NUL (TopicName's rules); an empty name finds no partition.
-            topic: CString::new(topic).unwrap_or_default(),
+            lag: Lag::new(CONSUMER_LAG, topic),
         }
     }
 
@@ -81,40 +77,7 @@ impl Publisher {
             gauge!(WATERMARK, "partition" => p.clone()).set(*w as f64 / 1000.0);
             gauge!(WATERMARK_DELAY, "partition" => p).set((wall - w) as f64 / 1000.0);
         }
-        self.publish_lag(consumer);
-    }
-
-    /// Each owned partition's records between the job's position and the partition's end, as
-    /// librdkafka last heard it from a fetch (no request to the broker).
-    fn publish_lag(&self, consumer: &BaseConsumer<JobContext>) {
-        let Ok(positions) = consumer.position() else {
-            return;
-        };
-        for e in positions.elements() {
-            let Offset::Offset(at) = e.offset() else {
-                continue;
-            };
-            if let Some(end) = self.cached_end(consumer, e.partition()) {
-                gauge!(CONSUMER_LAG, "partition" => e.partition().to_string())
-                    .set((end - at).max(0) as f64);
-            }
-        }
-    }
-
-    fn cached_end(&self, consumer: &BaseConsumer<JobContext>, partition: i32) -> Option<i64> {
-        let (mut low, mut high) = (0_i64, 0_i64);
-        // SAFETY: the client outlives the call, the topic is a NUL-terminated string, and
-        // librdkafka only writes the two offsets.
-        let err = unsafe {
-            rdsys::rd_kafka_get_watermark_offsets(
-                consumer.client().native_ptr(),
-                self.topic.as_ptr(),
-                partition,
-                &mut low,
-                &mut high,
-            )
-        };
-        (err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+        self.lag.publish(consumer);
     }
 }
 

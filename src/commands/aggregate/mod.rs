@@ -9,7 +9,6 @@ mod output;
 mod pipeline;
 mod progress;
 mod sink;
-mod timing;
 mod txn;
 
 use std::collections::BTreeMap;

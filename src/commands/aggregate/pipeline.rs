@@ -20,12 +20,12 @@ use super::context::JobContext;
 use super::fetch::Input;
 use super::output::Console;
 use super::sink::{Outcome as Committed, Sink};
-use super::timing::CommitTimes;
 use super::{EmitMode, Guarantee, LatePolicy, Settings, LOG};
 use crate::aggregate::{ByPartition, Checkpoint, Engine, Outcome};
 use crate::numbers::{count, thousands};
 use crate::record::{self, Limits, Tick};
 use crate::signals::Stop;
+use crate::timing::CommitTimes;
 
 /// Running totals for progress reports and the final summary.
 #[derive(Debug, Default, Clone, Copy)]

@@ -32,7 +32,6 @@ use rdkafka::producer::{
 use rdkafka::TopicPartitionList;
 
 use super::fetch::Input;
-use super::timing::CommitTimes;
 use super::txn::{Reply, Stuck, Txn};
 use super::{Guarantee, Settings, LOG};
 use crate::aggregate::bar::rfc3339;
@@ -42,6 +41,7 @@ use crate::exit::Failure;
 use crate::kafka::{self, CreateClient as _, Observer};
 use crate::record::Symbol;
 use crate::signals::{Stop, PATIENCE};
+use crate::timing::CommitTimes;
 
 /// What an output record is, to name it when it cannot be delivered.
 #[derive(Debug, Clone, Copy)]

@@ -61,16 +61,8 @@ pub struct Args {
     #[arg(long)]
     dead_letters: Option<TopicName>,
 
-    /// Load the candles' history from the bars `stockstream store` keeps in this PostgreSQL
-    /// (as for store: a URL or key=value settings), so the charts reach back further than
-    /// the topic keeps bars. The password is never shown.
-    #[arg(
-        long,
-        env = "STOCKSTREAM_POSTGRES_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    postgres: Option<String>,
+    #[command(flatten)]
+    postgres: crate::postgres::OptionalFlag,
 
     #[command(flatten)]
     metrics: crate::metrics::Flag,
@@ -97,10 +89,7 @@ impl Settings {
                 .map_or_else(|| format!("{input}.dlq"), |t| t.to_string()),
             input,
             group: args.group,
-            postgres: args
-                .postgres
-                .map(|url| Postgres::new(&url, POSTGRES_TIMEOUT))
-                .transpose()?,
+            postgres: args.postgres.postgres(POSTGRES_TIMEOUT)?,
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::aggregate::Bar;
 use crate::global::Global;
 use crate::numbers::count;
 use crate::postgres::history::{self, Query};
-use crate::postgres::{schema, Postgres};
+use crate::postgres::schema;
 use crate::record::{now_millis, Symbol};
 use crate::table::Table;
 
@@ -30,14 +30,8 @@ Examples:
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
-    /// PostgreSQL to read (as for `store`). The password is never printed.
-    #[arg(
-        long,
-        env = "STOCKSTREAM_POSTGRES_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    postgres: String,
+    #[command(flatten)]
+    postgres: crate::postgres::Flag,
 
     /// Only this symbol (repeatable). Default: every symbol.
     #[arg(short, long = "symbol", value_name = "SYMBOL", ignore_case = true)]
@@ -97,7 +91,7 @@ fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let pg = Postgres::new(&args.postgres, args.timeout)?;
+    let pg = args.postgres.postgres(args.timeout)?;
     let resample = match args.resample {
         Some(d) if d.as_millis() == 0 => anyhow::bail!("--resample must be longer than 0"),
         Some(d) => Some(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),

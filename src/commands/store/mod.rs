@@ -5,6 +5,7 @@
 //! Records that are not bars go to a dead-letter topic.
 
 mod context;
+mod metrics;
 mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,6 @@ use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
 use crate::numbers::{count, thousands};
-use crate::postgres::Postgres;
 use crate::record::Symbol;
 use crate::signals::{self, Stop};
 use crate::topic_name::TopicName;
@@ -38,21 +38,14 @@ Examples:
   stockstream store --postgres postgres://stockstream:secret@127.0.0.1:5432/stockstream
   stockstream store --postgres postgres://db.example.com/bars?sslmode=verify-full --topic bars-10s
   stockstream store --postgres postgres://127.0.0.1/bars --group store-b   # a second, separate copy
+  stockstream store --postgres postgres://127.0.0.1/bars --metrics-addr 127.0.0.1:9467
   (or set STOCKSTREAM_POSTGRES_URL once and leave --postgres out)";
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
-    /// PostgreSQL to write to: a URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE, TLS as
-    /// its sslmode says: disable, prefer, require, verify-ca, verify-full with sslrootcert)
-    /// or libpq's key=value settings. The password is never printed.
-    #[arg(
-        long,
-        env = "STOCKSTREAM_POSTGRES_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    postgres: String,
+    #[command(flatten)]
+    postgres: crate::postgres::Flag,
 
     /// The bars topic to read (what `aggregate` writes).
     #[arg(long, default_value = "stock_aggregates")]
@@ -92,11 +85,23 @@ pub struct Args {
     /// The longest connecting to Kafka or PostgreSQL may take.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     timeout: Duration,
+
+    #[command(flatten)]
+    metrics: crate::metrics::Flag,
 }
 
 pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let stop = signals::install()?;
-    let pg = Postgres::new(&args.postgres, args.timeout)?;
+    let pg = args.postgres.postgres(args.timeout)?;
+    // Before Kafka and PostgreSQL are contacted: an address in use stops the job at once.
+    let mut published = match &args.metrics.metrics_addr {
+        Some(address) => {
+            crate::metrics::serve(address, metrics::HISTOGRAMS)?;
+            tracing::info!(target: LOG, "📊 Metrics at {}", address.url());
+            Some(metrics::Publisher::new(args.topic.as_str()))
+        }
+        None => None,
+    };
     let kafka = Kafka::new(&global.connection)?;
     let topic = args.topic.as_str().to_string();
     let dlq_topic = args
@@ -138,7 +143,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         consumer
             .subscribe(&[&topic])
             .with_context(|| format!("subscribing to `{topic}`"))?;
-        let ended = read(&consumer, &args, &topic, &stop);
+        let ended = read(&consumer, &args, &topic, &stop, &mut published);
         let restart = consumer.context().writer().restart;
         if ended.is_ok() && restart && !stop.requested() {
             consumer.context().writer().restart = false;
@@ -160,6 +165,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .counts
         .clone();
+    if let Some(p) = published.as_mut() {
+        p.publish_counts(&counts);
+    }
     summary(&counts, began.elapsed());
     result
 }
@@ -170,6 +178,7 @@ fn read(
     args: &Args,
     topic: &str,
     stop: &Stop,
+    published: &mut Option<metrics::Publisher>,
 ) -> anyhow::Result<()> {
     let mut at_end = std::collections::BTreeSet::new();
     let mut progress = Progress::new(args.progress_interval);
@@ -224,6 +233,9 @@ fn read(
         }
         if progress.due() {
             progress.log(&w.counts);
+        }
+        if let Some(p) = published.as_mut().filter(|p| p.due()) {
+            p.publish(&w.counts, consumer);
         }
         drop(w);
         if args.stop_at_end && check_end {
@@ -348,13 +360,7 @@ impl Progress {
 }
 
 fn summary(counts: &Counts, took: Duration) {
-    let mut ms = counts.write_ms.clone();
-    ms.sort_unstable();
-    let pick = |q: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0)
-    };
+    let pick = |q: f64| counts.write_times.quantile(q);
     tracing::info!(
         target: LOG,
         "📋 Summary: {} read, {} bars written ({} final) in {} (median {} ms, p99 {} ms), {} dead letters; {:.1}s",

@@ -28,6 +28,7 @@ use crate::kafka::{self, Observer};
 use crate::postgres::bars::{self, Batch, Offsets, Written};
 use crate::postgres::{db, schema, Postgres};
 use crate::signals::Stop;
+use crate::timing::CommitTimes;
 
 /// Pause between attempts while PostgreSQL cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -66,8 +67,12 @@ pub struct Counts {
     pub finals_written: u64,
     pub transactions: u64,
     pub dead_letters: u64,
-    /// How long each transaction took, milliseconds.
-    pub write_ms: Vec<u64>,
+    /// The dead letters by their reason.
+    pub dead_letters_by_reason: BTreeMap<&'static str, u64>,
+    /// Writes refused because another instance had moved the stored offsets.
+    pub takeovers: u64,
+    /// How long the transactions took.
+    pub write_times: CommitTimes,
 }
 
 /// A write handed to the runtime: its first attempt runs on the connection it took.
@@ -182,7 +187,7 @@ impl Writer {
     pub fn dead_letter(
         &mut self,
         source: Source<'_>,
-        reason: &str,
+        reason: &'static str,
         message: &str,
     ) -> anyhow::Result<()> {
         self.counts.read += 1;
@@ -211,6 +216,11 @@ impl Writer {
             }
         }
         self.counts.dead_letters += 1;
+        *self
+            .counts
+            .dead_letters_by_reason
+            .entry(reason)
+            .or_default() += 1;
         self.pending_since.get_or_insert_with(Instant::now);
         Ok(())
     }
@@ -344,9 +354,8 @@ impl Writer {
                     self.counts.transactions += 1;
                     self.counts.bars_written += batch.len() as u64;
                     self.counts.finals_written += batch.finals() as u64;
-                    self.counts
-                        .write_ms
-                        .push(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+                    self.counts.write_times.record(took);
+                    super::metrics::transaction_took(took);
                 }
                 for (p, o) in &to {
                     self.owned.insert(*p, Some(*o));
@@ -361,6 +370,7 @@ impl Writer {
                 }
             }
             Written::Moved(found) => {
+                self.counts.takeovers += 1;
                 tracing::warn!(
                     target: LOG,
                     "the stored offsets of `{}` moved under this instance (another `store` of group `{}` took its partitions over: {}); nothing of this batch was written, and reading starts again from the database",

@@ -1,6 +1,6 @@
 //! Plain rdkafka clients for test set-up and for reading back what stockstream wrote.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -386,4 +386,20 @@ pub fn commit_something(topic: &str) -> rdkafka::error::KafkaResult<()> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Offset(0))?;
     consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+}
+
+/// Dead letters counted by their `stockstream.error.reason` header.
+#[track_caller]
+pub fn dead_letters_by_reason(dead_letters: &[Read]) -> BTreeMap<String, u64> {
+    let mut held = BTreeMap::new();
+    for record in dead_letters {
+        let reason = record
+            .headers
+            .iter()
+            .find(|(k, _)| k == "stockstream.error.reason")
+            .map(|(_, v)| v.clone())
+            .expect("a dead letter names its reason");
+        *held.entry(reason).or_default() += 1;
+    }
+    held
 }

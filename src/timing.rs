@@ -1,13 +1,16 @@
-//! How long commits take, for the summary line: under exactly-once the commit is what a bar
-//! waits for before anyone can read it, so its duration is the job's latency floor.
+//! How long commits take, for the summary lines of the jobs that commit (aggregate's
+//! transactions, store's database transactions), in a fixed amount of memory however long
+//! the job runs: under exactly-once the commit is what a bar waits for before anyone can
+//! read it, so its duration is the job's latency floor.
 
 use std::time::Duration;
 
 use crate::numbers::count;
 
-/// Commit durations in 1 ms steps up to a second, and the longest.
+/// Commit durations in 1 ms steps up to ten seconds, and the longest.
+#[derive(Clone)]
 pub struct CommitTimes {
-    /// `buckets[i]`: commits that took i ms (the last: a second or more).
+    /// `buckets[i]`: commits that took i ms (the last: ten seconds or more).
     buckets: Vec<u64>,
     count: u64,
     longest: Duration,
@@ -16,10 +19,16 @@ pub struct CommitTimes {
 impl Default for CommitTimes {
     fn default() -> Self {
         CommitTimes {
-            buckets: vec![0; 1001],
+            buckets: vec![0; 10_001],
             count: 0,
             longest: Duration::ZERO,
         }
+    }
+}
+
+impl std::fmt::Debug for CommitTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -36,7 +45,8 @@ impl CommitTimes {
         self.count
     }
 
-    /// The duration (whole ms; a second at most) that a fraction `q` of commits took at most.
+    /// The duration (whole ms; ten seconds at most) that a fraction `q` of commits took at
+    /// most.
     pub fn quantile(&self, q: f64) -> u64 {
         // The rank of the commit at quantile q, 1-based: ceil(q × count).
         let rank = ((q * self.count as f64).ceil() as u64).max(1);
