@@ -617,13 +617,18 @@ fn grafana_is_provisioned_with_prometheus_and_the_pipeline_dashboard() {
     ] {
         assert!(queries.contains(metric), "no panel shows {what} ({metric})");
     }
-    // Every name is of produce, aggregate or the process: tests/integration/metrics.rs finds
-    // each in what those serve.
+    // Every name is of produce, aggregate, store or the process: tests/integration/metrics.rs
+    // finds each in what those serve.
     for name in queries.lines().flat_map(metric_names) {
         assert!(
-            ["stockstream_produce_", "stockstream_aggregate_", "process_"]
-                .iter()
-                .any(|p| name.starts_with(p)),
+            [
+                "stockstream_produce_",
+                "stockstream_aggregate_",
+                "stockstream_store_",
+                "process_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p)),
             "{name}"
         );
     }

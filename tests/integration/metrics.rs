@@ -736,6 +736,7 @@ fn store_serves_what_it_wrote_as_metrics_that_promtool_accepts() {
         "the process metrics too:\n{text}"
     );
     assert_promtool_accepts(&text);
+    assert_dashboard_metrics_served("stockstream_store_", &text);
 
     stop_having_announced(job, &metrics);
 }
