@@ -451,41 +451,58 @@ fn postgres_restarted_mid_run_store_rides_it_out() {
     assert!(run.stderr.contains("is back"), "{}", run.stderr);
 }
 
-#[test]
-fn postgres_away_longer_than_the_patience_stops_store_with_a_clear_error_then_it_resumes() {
+/// How PostgreSQL goes away under a running store, for longer than its patience.
+enum Away {
+    /// Stopped (its connections closed).
+    Stopped,
+    /// Frozen (SIGSTOP): the connections stay open and nothing is answered.
+    Frozen,
+}
+
+/// store has caught up on 200 bars; PostgreSQL goes away for good while 100 more come. store
+/// must stop by itself with exit 7, naming the server and saying nothing is lost, once; back,
+/// a new run stores all 300 bars once, with the offsets at the topic's end. Returns the
+/// first run.
+fn postgres_goes_away_for_longer_than_the_patience(away: Away, extra: &[&str]) -> Run {
     let bootstrap = broker().bootstrap.clone();
     let mut pg = DedicatedPostgres::start();
     let url = pg.url.clone();
-    let topic = unique("store-pg-gone");
+    let topic = unique("store-pg-away");
     create_topic_on(&bootstrap, &topic, 2);
     let first: Vec<Raw> = (0..200).map(|i| bar_record(i, i % 2)).collect();
     produce_raw_on(&bootstrap, &topic, &first);
     let group = unique("g-store");
-    let job = store(
-        &bootstrap,
-        &url,
-        &topic,
-        &group,
-        &["--postgres-patience", "3s"],
-    );
+    let mut args = vec!["--postgres-patience", "3s"];
+    args.extend_from_slice(extra);
+    let job = store(&bootstrap, &url, &topic, &group, &args);
     wait_caught_up(&bootstrap, &url, &topic, &group, Duration::from_secs(60));
-    pg.stop();
+    let frozen = match away {
+        Away::Stopped => {
+            pg.stop();
+            None
+        }
+        Away::Frozen => Some(pg.freeze()),
+    };
     let more: Vec<Raw> = (200..300).map(|i| bar_record(i, i % 2)).collect();
     produce_raw_on(&bootstrap, &topic, &more);
     let run = job.wait(Duration::from_secs(60));
+    match frozen {
+        Some(frozen) => drop(frozen),
+        None => pg.resume(),
+    }
     assert_eq!(run.code, Some(7), "{}", run.stderr);
     assert!(
         run.stderr.contains("longer than --postgres-patience (3s)"),
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("writing bars on postgres://"),
-        "{}",
+    assert_eq!(
+        run.stderr.matches("writing bars on postgres://").count(),
+        1,
+        "the failure said once, not again while letting the partitions go:\n{}",
         run.stderr
     );
     assert!(run.stderr.contains("start `store` again"), "{}", run.stderr);
-    pg.resume();
     let again = store(&bootstrap, &url, &topic, &group, &["--stop-at-end"]);
     again.wait(Duration::from_secs(60)).assert_code(0);
     assert_eq!(
@@ -493,6 +510,27 @@ fn postgres_away_longer_than_the_patience_stops_store_with_a_clear_error_then_it
         end_offsets(&bootstrap, &topic)
     );
     assert_eq!(table(&url).len(), 300);
+    run
+}
+
+#[test]
+fn postgres_away_longer_than_the_patience_stops_store_with_a_clear_error_then_it_resumes() {
+    postgres_goes_away_for_longer_than_the_patience(Away::Stopped, &[]);
+}
+
+/// PostgreSQL stops answering without closing the connection (SIGSTOP: a frozen machine, or
+/// a network that drops everything): the write in flight is not waited for without end. It
+/// counts as away after 10 s (the least a write may wait, above the 3 s patience), a new
+/// connection (`--timeout 5s`) gets no answer either, and store stops.
+#[test]
+fn postgres_frozen_mid_run_stops_store_within_its_bound_then_it_resumes() {
+    let run = postgres_goes_away_for_longer_than_the_patience(Away::Frozen, &["--timeout", "5s"]);
+    assert!(
+        run.stderr
+            .contains("did not answer within 10s; trying again"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A final bar of AAPL's `i`-th one-second window, for the given partition.

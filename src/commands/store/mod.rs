@@ -69,7 +69,9 @@ pub struct Args {
     batch_wait: Duration,
 
     /// How long PostgreSQL may be unreachable (a restart, a failover) before the job stops;
-    /// meanwhile nothing is read.
+    /// meanwhile nothing is read. A server that keeps the connection open but does not answer
+    /// (a frozen machine, a network that drops everything) counts as away once a write has
+    /// waited this long (10 s at least).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s", value_name = "DURATION")]
     postgres_patience: Duration,
 
@@ -154,6 +156,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             let mut w = consumer.context().writer();
             w.write_all(&consumer).and_then(|()| w.finish())
         } else {
+            // Failed: nothing more is written (not even while the partitions are let go);
+            // the next run reads on from the stored offsets.
+            consumer.context().writer().abandon();
             Ok(())
         };
         consumer.unsubscribe();

@@ -86,6 +86,25 @@ struct InFlight {
 /// A first attempt's end: the connection back, the outcome, and how long it took.
 type Attempt = (Client, anyhow::Result<Written>, Duration);
 
+/// A database call on a connection: what `Writer::with_client` runs.
+type Query<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<T>> + Send + 'c>>;
+
+/// How long a database call may go unanswered before PostgreSQL counts as away (a server
+/// that stopped answering without closing the connection: a frozen machine, a network that
+/// drops everything): the patience, and never less than 10 s, for a large batch on a busy
+/// server.
+fn answer_within(patience: Duration) -> Duration {
+    patience.max(Duration::from_secs(10))
+}
+
+fn no_answer(server: &str, bound: Duration) -> anyhow::Error {
+    anyhow!(
+        "PostgreSQL at {server} did not answer within {}",
+        humantime::format_duration(bound)
+    )
+}
+
 pub struct Setup {
     pub pg: Postgres,
     pub group: String,
@@ -277,9 +296,13 @@ impl Writer {
         let attempt = {
             let (group, topic) = (self.group.clone(), self.topic.clone());
             let (from, to, batch) = (from.clone(), to.clone(), Arc::clone(&batch));
+            let (bound, shown) = (answer_within(self.patience), self.pg.shown.clone());
             self.rt.spawn(async move {
                 let began = Instant::now();
-                let outcome = bars::write(&mut client, &group, &topic, &from, &to, &batch).await;
+                let writing = bars::write(&mut client, &group, &topic, &from, &to, &batch);
+                let outcome = tokio::time::timeout(bound, writing)
+                    .await
+                    .unwrap_or_else(|_| Err(no_answer(&shown, bound)));
                 (client, outcome, began.elapsed())
             })
         };
@@ -333,11 +356,16 @@ impl Writer {
             // The connection failed (or the task did): the same write again, on a new one.
             // If the first attempt committed after all, the offsets say so (AlreadyThere).
             failed => {
-                if let Ok((_, Err(e), _)) = &failed {
-                    tracing::debug!(target: LOG, "writing bars: {e:#}; trying again");
-                }
+                // The trouble began when the attempt did.
+                let since = match &failed {
+                    Ok((_, Err(e), took)) => {
+                        tracing::warn!(target: LOG, "writing bars: {e:#}; trying again on a new connection");
+                        Instant::now().checked_sub(*took).unwrap_or(began)
+                    }
+                    _ => began,
+                };
                 let (group, topic) = (self.group.clone(), self.topic.clone());
-                let outcome = self.with_client("writing bars", |client| {
+                let outcome = self.with_client_since("writing bars", since, |client| {
                     let (group, topic, from, to) =
                         (group.clone(), topic.clone(), from.clone(), to.clone());
                     let batch = Arc::clone(&batch);
@@ -406,17 +434,28 @@ impl Writer {
     fn with_client<T>(
         &mut self,
         what: &str,
-        call: impl for<'c> Fn(
-            &'c mut Client,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = anyhow::Result<T>> + Send + 'c>,
-        >,
+        call: impl for<'c> Fn(&'c mut Client) -> Query<'c, T>,
     ) -> anyhow::Result<T> {
-        let began = Instant::now();
+        self.with_client_since(what, Instant::now(), call)
+    }
+
+    /// `with_client`, for trouble that began at `began`.
+    fn with_client_since<T>(
+        &mut self,
+        what: &str,
+        began: Instant,
+        call: impl for<'c> Fn(&'c mut Client) -> Query<'c, T>,
+    ) -> anyhow::Result<T> {
         let mut warned = false;
         loop {
             let attempt = match self.client.as_mut() {
-                Some(client) => self.rt.block_on(call(client)),
+                Some(client) => {
+                    let bound = answer_within(self.patience);
+                    // (The timer is made inside the runtime, which it needs.)
+                    self.rt
+                        .block_on(async { tokio::time::timeout(bound, call(client)).await })
+                        .unwrap_or_else(|_| Err(no_answer(&self.pg.shown, bound)))
+                }
                 None => match self.rt.block_on(self.pg.connect()) {
                     Ok(client) => {
                         if warned {

@@ -235,6 +235,20 @@ impl DedicatedPostgres {
         }
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every process of it), as a machine
+    /// that stops answering would: connections stay open, nothing is answered. Thawed when
+    /// the guard goes, a failed assertion included.
+    pub fn freeze(&self) -> Frozen {
+        let postmaster = self.postmaster_pid();
+        let mut pids = children(postmaster);
+        pids.push(postmaster);
+        for &pid in &pids {
+            // SAFETY: the server's own processes, started by this test.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        Frozen(pids)
+    }
+
     /// The postmaster, as PostgreSQL recorded it.
     fn postmaster_pid(&self) -> i32 {
         let file = self.data.join("cluster").join("postmaster.pid");
@@ -242,6 +256,18 @@ impl DedicatedPostgres {
             .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
         let first = text.lines().next().unwrap_or_default();
         first.trim().parse().expect("a pid in postmaster.pid")
+    }
+}
+
+/// A frozen server's processes; dropping this thaws them.
+pub struct Frozen(Vec<i32>);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            // SAFETY: the server's own processes, stopped by `freeze`.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
     }
 }
 
