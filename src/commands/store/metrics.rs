@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, histogram, Unit};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 
-use super::writer::Counts;
+use super::counts::Counts;
 use crate::metrics::{Buckets, Lag, PUBLISH_EVERY};
 
 pub const RECORDS_READ: &str = "stockstream_store_records_read_total";

@@ -5,6 +5,7 @@
 //! Records that are not bars go to a dead-letter topic.
 
 mod context;
+mod counts;
 mod metrics;
 mod writer;
 
@@ -28,7 +29,8 @@ use crate::record::Symbol;
 use crate::signals::{self, Stop};
 use crate::topic_name::TopicName;
 use context::StoreContext;
-use writer::{Counts, Setup, Writer};
+use counts::Counts;
+use writer::{Setup, Writer};
 
 /// The log target of every store line.
 const LOG: &str = "StockStore";

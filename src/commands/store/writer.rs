@@ -20,6 +20,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
+use super::counts::Counts;
 use super::LOG;
 use crate::aggregate::Bar;
 use crate::dead_letter::{DeadLetter, Source};
@@ -28,7 +29,6 @@ use crate::kafka::{self, Observer};
 use crate::postgres::bars::{self, Batch, Offsets, Written};
 use crate::postgres::{db, schema, Postgres};
 use crate::signals::Stop;
-use crate::timing::CommitTimes;
 
 /// Pause between attempts while PostgreSQL cannot be reached.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -57,22 +57,6 @@ pub struct Writer {
     /// A rebalance could not be served; the job stops with this.
     pub failed: Option<anyhow::Error>,
     pub counts: Counts,
-}
-
-/// What the job did, for its progress lines and summary.
-#[derive(Debug, Default, Clone)]
-pub struct Counts {
-    pub read: u64,
-    pub bars_written: u64,
-    pub finals_written: u64,
-    pub transactions: u64,
-    pub dead_letters: u64,
-    /// The dead letters by their reason.
-    pub dead_letters_by_reason: BTreeMap<&'static str, u64>,
-    /// Writes refused because another instance had moved the stored offsets.
-    pub takeovers: u64,
-    /// How long the transactions took.
-    pub write_times: CommitTimes,
 }
 
 /// A write handed to the runtime: its first attempt runs on the connection it took.
