@@ -119,15 +119,19 @@ impl Bar {
     /// that is not one.
     pub fn from_json(payload: &[u8]) -> Option<Bar> {
         let w: Wire<String> = serde_json::from_slice(payload).ok()?;
-        Bar::from_wire(&w)
+        Bar::from_wire(&w).ok()
     }
 
-    /// A bar read back as its wire form; `None` when its symbol or times are not valid.
-    pub fn from_wire(w: &Wire<String>) -> Option<Bar> {
-        Some(Bar {
-            symbol: Symbol::from_wire(&w.symbol)?,
-            window_start: unix_ms(&w.window_start)?,
-            window_end: unix_ms(&w.window_end)?,
+    /// A bar read back as its wire form, or what is not valid in it (its symbol or times).
+    pub fn from_wire(w: &Wire<String>) -> Result<Bar, String> {
+        let time = |field: &str, value: &str| {
+            unix_ms(value).ok_or_else(|| format!("{field} {value:?} is not an RFC 3339 time"))
+        };
+        Ok(Bar {
+            symbol: Symbol::from_wire(&w.symbol)
+                .ok_or_else(|| format!("unknown symbol {:?}", w.symbol))?,
+            window_start: time("window_start", &w.window_start)?,
+            window_end: time("window_end", &w.window_end)?,
             open: w.open,
             high: w.high,
             low: w.low,

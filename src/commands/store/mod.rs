@@ -18,14 +18,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 
 use crate::admin::Admin;
-use crate::aggregate::bar::{unix_ms, Wire};
+use crate::aggregate::bar::Wire;
 use crate::aggregate::Bar;
 use crate::dead_letter::Source;
 use crate::exit::Failure;
 use crate::global::Global;
 use crate::kafka::{CreateClient as _, Kafka, Observer, ProducerProfile};
 use crate::numbers::{count, thousands};
-use crate::record::Symbol;
 use crate::signals::{self, Stop};
 use crate::topic_name::TopicName;
 use context::StoreContext;
@@ -263,33 +262,19 @@ fn parse(payload: Option<&[u8]>) -> Result<Bar, (&'static str, String)> {
         _ => ("invalid_json", format!("not JSON: {e}")),
     })?;
     let invalid = |what: String| ("invalid_bar", what);
-    if Symbol::from_wire(&wire.symbol).is_none() {
-        return Err(invalid(format!("unknown symbol {:?}", wire.symbol)));
-    }
-    let start = unix_ms(&wire.window_start).ok_or_else(|| {
-        invalid(format!(
-            "window_start {:?} is not an RFC 3339 time",
-            wire.window_start
-        ))
-    })?;
-    let end = unix_ms(&wire.window_end).ok_or_else(|| {
-        invalid(format!(
-            "window_end {:?} is not an RFC 3339 time",
-            wire.window_end
-        ))
-    })?;
-    if end <= start {
+    let bar = Bar::from_wire(&wire).map_err(invalid)?;
+    if bar.window_end <= bar.window_start {
         return Err(invalid(format!(
             "the window ends ({}) before it starts ({})",
             wire.window_end, wire.window_start
         )));
     }
-    if i64::try_from(wire.volume).is_err() || i64::try_from(wire.trades).is_err() {
+    if i64::try_from(bar.volume).is_err() || i64::try_from(bar.trades).is_err() {
         return Err(invalid(
             "volume or trades beyond what PostgreSQL's bigint holds".into(),
         ));
     }
-    Bar::from_wire(&wire).ok_or_else(|| invalid("not a bar".into()))
+    Ok(bar)
 }
 
 /// Checks the bars topic and creates a missing dead-letter topic like it; returns the
